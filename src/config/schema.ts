@@ -1,0 +1,89 @@
+// The configuration schema (convict). File keys keep the old product's settings.json names
+// (s3_bucket, s3_folder, aws_*, pg_conn_string) so existing files load unchanged.
+// Precedence (convict): defaults < config file < environment < command-line arguments.
+import convict from 'convict';
+
+export const configSchema = {
+  source: {
+    doc: 'Where the exports are: s3://bucket/prefix/, file:///abs/dir or a plain path. When empty, s3_bucket and s3_folder are used.',
+    format: String,
+    default: '',
+    env: 'ETL_SOURCE',
+    arg: 'source',
+  },
+  s3_bucket: { doc: 'S3 bucket (old settings.json key; used when source is empty).', format: String, default: '', env: 'S3_BUCKET' },
+  s3_folder: { doc: 'Prefix inside the bucket (old settings.json key).', format: String, default: '', env: 'S3_FOLDER' },
+  aws_region: { doc: 'AWS region of the bucket.', format: String, default: 'us-east-2', env: 'AWS_REGION' },
+  aws_access_key_id: {
+    doc: 'AWS access key id. Optional: without it the SDK default chain applies (IRSA, environment, profile).',
+    format: String,
+    default: '',
+    env: 'AWS_ACCESS_KEY_ID',
+    sensitive: true,
+  },
+  aws_secret_access_key: { doc: 'AWS secret access key (optional, see aws_access_key_id).', format: String, default: '', env: 'AWS_SECRET_ACCESS_KEY', sensitive: true },
+  s3_endpoint: { doc: 'Endpoint of an S3-compatible server (MinIO); empty for AWS.', format: String, default: '', env: 'S3_ENDPOINT' },
+  s3_force_path_style: { doc: 'Path-style S3 addressing, needed by most S3-compatible servers.', format: 'flag', default: false, env: 'S3_FORCE_PATH_STYLE' },
+  pg_conn_string: {
+    doc: 'PostgreSQL connection URL (postgresql://… ; the old postgresql+asyncpg:// form is accepted).',
+    format: 'pg-url',
+    default: '',
+    env: 'DATABASE_URL',
+    arg: 'database-url',
+    sensitive: true,
+  },
+  state_dir: { doc: 'Folder for temporary downloads, run summaries and the failed-files log (the PVC in Kubernetes).', format: String, default: './state', env: 'ETL_STATE_DIR', arg: 'state-dir' },
+  log_level: { doc: 'Log level.', format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', env: 'LOG_LEVEL', arg: 'log-level' },
+  log_format: { doc: 'json, pretty, or auto (pretty when stdout is a terminal).', format: ['auto', 'json', 'pretty'], default: 'auto', env: 'LOG_FORMAT' },
+  log_files: { doc: 'Also write etl_pipeline.log and etl_errors.log under state_dir.', format: 'flag', default: false, env: 'ETL_LOG_FILES' },
+  progress_interval_seconds: { doc: 'Seconds between progress lines.', format: 'positive-number', default: 10, env: 'ETL_PROGRESS_INTERVAL' },
+  reject_threshold: {
+    doc: 'Share of a file\'s rows that may be quarantined before the whole file fails as CSV_FORMAT_ERROR (0..1).',
+    format: 'share',
+    default: 0.25,
+    env: 'ETL_REJECT_THRESHOLD',
+  },
+  retry_base_seconds: { doc: 'Delay before the first retry of a failed file; doubles with each attempt.', format: 'nat', default: 300, env: 'ETL_RETRY_BASE_SECONDS' },
+  retry_max_seconds: { doc: 'Longest delay between retries of a failed file.', format: 'nat', default: 86400, env: 'ETL_RETRY_MAX_SECONDS' },
+} as const;
+
+convict.addFormat({
+  name: 'pg-url',
+  validate(value: unknown) {
+    if (value === '') return;
+    if (typeof value !== 'string' || !/^postgres(ql)?(\+asyncpg)?:\/\//.test(value)) {
+      // Never echo the value: it carries a password.
+      throw new Error('must be a postgresql:// URL');
+    }
+  },
+});
+// convict's Boolean turns every string but "false" into true (S3_FORCE_PATH_STYLE=0 would be true).
+convict.addFormat({
+  name: 'flag',
+  validate(value: unknown) {
+    if (typeof value !== 'boolean') throw new Error('must be true or false');
+  },
+  coerce(value: unknown) {
+    if (typeof value === 'boolean') return value;
+    const text = String(value).trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(text)) return true;
+    if (['0', 'false', 'no', 'off', ''].includes(text)) return false;
+    return value;
+  },
+});
+convict.addFormat({
+  name: 'share',
+  validate(value: unknown) {
+    if (typeof value !== 'number' || !(value >= 0 && value <= 1)) throw new Error('must be a number from 0 to 1');
+  },
+  coerce: (value: unknown) => Number(value),
+});
+convict.addFormat({
+  name: 'positive-number',
+  validate(value: unknown) {
+    if (typeof value !== 'number' || !(value > 0)) throw new Error('must be a number greater than 0');
+  },
+  coerce: (value: unknown) => Number(value),
+});
+
+export type ConfigSchema = typeof configSchema;

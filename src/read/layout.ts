@@ -1,0 +1,62 @@
+// The header of one object mapped onto the export columns (spec, "Columns"): aliases, case,
+// spaces and order are free; unknown columns are ignored and named; SR Number is required.
+import { EXPORT_COLUMNS, columnForHeader, type Kind } from '../model/export.ts';
+
+export interface Layout {
+  /** Number of fields in the header line (a trailing comma counts as one more, empty-named). */
+  readonly width: number;
+  /** For each export column (EXPORT_COLUMNS order), its position in the header or -1. */
+  readonly positions: readonly number[];
+  /** Header names that are no export column (an empty name is shown as ""). */
+  readonly extras: readonly string[];
+  /** Export columns the header lacks. */
+  readonly missing: readonly string[];
+  /** Header positions of free-text columns, left to right (candidates for the defect-1 repair). */
+  readonly freeTextPositions: readonly number[];
+  /** Header positions and kinds of the id, timestamp and number columns. */
+  readonly typedPositions: ReadonlyArray<{ position: number; kind: Kind }>;
+}
+
+export class MissingRequiredColumnsError extends Error {
+  override name = 'MissingRequiredColumnsError';
+  readonly errorClass = 'MISSING_REQUIRED_COLUMNS';
+}
+
+export function layoutFromHeader(header: readonly string[]): Layout {
+  const positions = EXPORT_COLUMNS.map(() => -1);
+  const extras: string[] = [];
+  header.forEach((name, position) => {
+    const column = columnForHeader(name);
+    const index = column ? EXPORT_COLUMNS.indexOf(column) : -1;
+    if (index === -1 || positions[index] !== -1) {
+      // Unknown, or a second header for a column already mapped: ignored, and said.
+      extras.push(name.trim());
+      return;
+    }
+    positions[index] = position;
+  });
+  const missingRequired = EXPORT_COLUMNS.filter((column, index) => column.required && positions[index] === -1);
+  if (missingRequired.length > 0) {
+    const names = missingRequired.map((column) => `"${column.header}"`).join(', ');
+    throw new MissingRequiredColumnsError(
+      `the header has no ${names} column (also accepted: ${missingRequired.flatMap((column) => column.aliases).join(', ')}); fix the export's header line`,
+    );
+  }
+  const freeTextPositions: number[] = [];
+  const typedPositions: Array<{ position: number; kind: Kind }> = [];
+  EXPORT_COLUMNS.forEach((column, index) => {
+    const position = positions[index]!;
+    if (position === -1) return;
+    if (column.kind === 'freetext') freeTextPositions.push(position);
+    else if (column.kind !== 'text') typedPositions.push({ position, kind: column.kind });
+  });
+  freeTextPositions.sort((a, b) => a - b);
+  return {
+    width: header.length,
+    positions,
+    extras,
+    missing: EXPORT_COLUMNS.filter((_, index) => positions[index] === -1).map((column) => column.header),
+    freeTextPositions,
+    typedPositions,
+  };
+}

@@ -1,0 +1,277 @@
+// CSV records from a stream of UTF-8 bytes, with csv-parse doing the tokenizing.
+//
+// What this adds to csv-parse: exact line numbers and raw text (its own `raw`/`lines` go wrong
+// with CRLF, so both are derived here from its exact `bytes` offsets), and recovery. A record that
+// cannot be parsed (an unterminated quote at the end, or a quote that swallows more than
+// `maxRecordBytes`), and a multi-line record the caller finds unloadable, are cut back to their
+// first physical line, which the caller quarantines; parsing restarts on the next line, so an
+// unterminated quote never swallows the rest of a file unseen.
+import { Parser, type Options } from 'csv-parse';
+
+export interface CsvRecord {
+  readonly kind: 'record';
+  readonly fields: string[];
+  /** 1-based physical line the record starts on. */
+  readonly line: number;
+  /** Number of physical lines the record spans. */
+  readonly lineCount: number;
+  /** True when the record is the last one and the object ends without a line break after it. */
+  readonly atEndWithoutNewline: boolean;
+  readonly start: number;
+  readonly end: number;
+}
+
+/** A stretch the parser gave up on: its first physical line, to be quarantined. */
+export interface CsvFault {
+  readonly kind: 'fault';
+  readonly reason: 'UNTERMINATED_QUOTE' | 'TRUNCATED_ROW' | 'RECORD_TOO_LARGE' | 'MALFORMED_CSV';
+  readonly line: number;
+  readonly raw: string;
+  readonly message: string;
+}
+
+const PARSER_OPTIONS: Options = {
+  // Stray quotes inside unquoted fields are kept as text (spec defect 2).
+  relax_quotes: true,
+  // Field counts are judged by the row rules (short rows, defect-1 repair), not the parser.
+  relax_column_count: true,
+  record_delimiter: ['\r\n', '\n'],
+};
+
+export interface ReadOptions {
+  /** A record larger than this is given up on (guards memory against a runaway quote). */
+  maxRecordBytes: number;
+}
+
+/** Tells whether a physical line looks like a whole CSV row (set once the header is known). */
+export type RowDetector = (line: string) => boolean;
+
+export class CsvRecordReader {
+  private readonly chunks: AsyncIterable<Buffer>;
+  private readonly maxRecordBytes: number;
+  // The retained input: bytes from `windowStart` on (global offsets).
+  private window: Buffer[] = [];
+  private windowStart = 0;
+  private windowEnd = 0;
+  // Line bookkeeping: `lineAtMark` is the 1-based line number at global offset `mark`.
+  private mark = 0;
+  private lineAtMark = 1;
+  private parser!: Parser;
+  private parserBase = 0;
+  private parsedUpTo = 0;
+  private pending: Array<{ fields: string[]; end: number }> = [];
+  private restartAt: number | undefined;
+  private lastYielded: CsvRecord | undefined;
+  private ended = false;
+  /** Once set, an unterminated quote at the end swallows whole rows only if they look like rows. */
+  looksLikeRow: RowDetector | undefined;
+
+  constructor(chunks: AsyncIterable<Buffer>, options: ReadOptions) {
+    this.chunks = chunks;
+    this.maxRecordBytes = options.maxRecordBytes;
+  }
+
+  /**
+   * The caller found the last yielded multi-line record unloadable: returns its first line (to
+   * quarantine) and makes parsing resume at its second line.
+   */
+  splitFirstLine(record: CsvRecord): { line: number; raw: string } {
+    if (record !== this.lastYielded) throw new Error('splitFirstLine: only the last yielded record can be split');
+    const firstLineEnd = this.indexOfNewline(record.start, record.end);
+    const next = firstLineEnd === -1 ? record.end : firstLineEnd + 1;
+    this.restartAt = next;
+    return { line: record.line, raw: this.text(record.start, next) };
+  }
+
+  /** Text of a stretch of the input still held (the last yielded record's raw text, say). */
+  text(from: number, to: number): string {
+    return this.slice(from, to).toString('utf8').replace(/\r?\n$/, '');
+  }
+
+  async *records(): AsyncGenerator<CsvRecord | CsvFault> {
+    this.parser = this.newParser();
+    const iterator = this.chunks[Symbol.asyncIterator]();
+    for (;;) {
+      const step = await iterator.next();
+      if (step.done) break;
+      const chunk = step.value;
+      if (chunk.length === 0) continue;
+      this.window.push(chunk);
+      this.windowEnd += chunk.length;
+      this.parser.write(chunk);
+      yield* this.drain(false);
+    }
+    this.ended = true;
+    this.parser.end();
+    yield* this.drain(true);
+  }
+
+  private newParser(): Parser {
+    const parser = new Parser({
+      ...PARSER_OPTIONS,
+      on_record: (fields: string[], context: { bytes: number }) => {
+        this.pending.push({ fields, end: this.parserBase + context.bytes });
+        return null;
+      },
+    });
+    parser.on('error', () => {}); // errors are read through `errored`, synchronously, in drain()
+    return parser;
+  }
+
+  private async *drain(atEnd: boolean): AsyncGenerator<CsvRecord | CsvFault> {
+    for (;;) {
+      while (this.pending.length > 0) {
+        const next = this.pending.shift()!;
+        const start = this.parsedUpTo;
+        this.parsedUpTo = next.end;
+        const fields = next.fields;
+        // Blank (or white-space only) lines are not rows.
+        if (fields.length === 1 && fields[0]!.trim() === '') continue;
+        const line = this.lineAt(start);
+        const lineCount = this.countNewlines(start, next.end) + (this.endsWithNewline(next.end) ? 0 : 1);
+        const record: CsvRecord = {
+          kind: 'record',
+          fields,
+          line,
+          lineCount: Math.max(1, lineCount),
+          atEndWithoutNewline: this.ended && this.pending.length === 0 && next.end === this.windowEnd && !this.endsWithNewline(next.end),
+          start,
+          end: next.end,
+        };
+        this.lastYielded = record;
+        this.discardBefore(start);
+        yield record;
+        if (this.restartAt !== undefined) {
+          const at = this.restartAt;
+          this.restartAt = undefined;
+          this.restart(at);
+        }
+      }
+      const error = this.parser.errored as (Error & { code?: string }) | null;
+      if (error) {
+        yield this.fault(error);
+        continue;
+      }
+      // A quote that runs on past the bound is given up on before it eats the memory.
+      if (!atEnd && this.windowEnd - this.parsedUpTo > this.maxRecordBytes) {
+        yield this.fault(Object.assign(new Error(`a record is larger than ${this.maxRecordBytes} bytes`), { code: 'CSV_MAX_RECORD_SIZE' }));
+        continue;
+      }
+      if (atEnd && !this.parser.writableFinished) {
+        // end() flushes synchronously in practice; wait for it otherwise.
+        await new Promise<void>((resolve) => {
+          this.parser.once('finish', resolve);
+          this.parser.once('error', () => resolve());
+        });
+        continue;
+      }
+      return;
+    }
+  }
+
+  /** Quarantine the first line of the record that failed and parse again from the next line. */
+  private fault(error: Error & { code?: string }): CsvFault {
+    const start = this.parsedUpTo;
+    const lineEnd = this.indexOfNewline(start, this.windowEnd);
+    let next = lineEnd === -1 ? this.windowEnd : lineEnd + 1;
+    let reason: CsvFault['reason'] =
+      error.code === 'CSV_QUOTE_NOT_CLOSED' ? 'UNTERMINATED_QUOTE' : error.code === 'CSV_MAX_RECORD_SIZE' ? 'RECORD_TOO_LARGE' : 'MALFORMED_CSV';
+    if (this.ended && reason === 'UNTERMINATED_QUOTE') {
+      // A quote left open at the end: the object was cut inside its last row (defect 4), whose
+      // quoted text may span lines. Only lines that look like whole rows are parsed again.
+      const rest = this.text(next, this.windowEnd).split('\n');
+      const swallowsRows = this.looksLikeRow !== undefined && rest.some((line) => this.looksLikeRow!(line));
+      if (!swallowsRows) next = this.windowEnd;
+      if (!this.endsWithNewline(this.windowEnd) && !swallowsRows) reason = 'TRUNCATED_ROW';
+    }
+    const fault: CsvFault = {
+      kind: 'fault',
+      reason,
+      line: this.lineAt(start),
+      raw: this.text(start, next),
+      message: error.message.split('\n')[0]!,
+    };
+    this.restart(next);
+    return fault;
+  }
+
+  private restart(at: number): void {
+    this.parser.removeAllListeners();
+    this.parser.on('error', () => {}); // the old parser's late error event is already handled
+    this.parser.destroy();
+    this.pending = [];
+    this.parsedUpTo = at;
+    this.parserBase = at;
+    this.discardBefore(Math.min(at, this.mark));
+    this.parser = this.newParser();
+    if (at < this.windowEnd) this.parser.write(this.slice(at, this.windowEnd));
+    if (this.ended) this.parser.end();
+  }
+
+  private lineAt(offset: number): number {
+    if (offset < this.mark) throw new Error('lineAt: offset before the mark');
+    this.lineAtMark += this.countNewlines(this.mark, offset);
+    this.mark = offset;
+    return this.lineAtMark;
+  }
+
+  private countNewlines(from: number, to: number): number {
+    let count = 0;
+    this.forEachPiece(from, to, (piece) => {
+      let at = piece.indexOf(10);
+      while (at !== -1) {
+        count++;
+        at = piece.indexOf(10, at + 1);
+      }
+    });
+    return count;
+  }
+
+  private indexOfNewline(from: number, to: number): number {
+    let found = -1;
+    let base = from;
+    this.forEachPiece(from, to, (piece) => {
+      if (found !== -1) return;
+      const at = piece.indexOf(10);
+      if (at !== -1) found = base + at;
+      base += piece.length;
+    });
+    return found;
+  }
+
+  private endsWithNewline(end: number): boolean {
+    if (end === 0) return false;
+    let last = -1;
+    this.forEachPiece(end - 1, end, (piece) => {
+      last = piece[0]!;
+    });
+    return last === 10;
+  }
+
+  private slice(from: number, to: number): Buffer {
+    const pieces: Buffer[] = [];
+    this.forEachPiece(from, to, (piece) => pieces.push(piece));
+    return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
+  }
+
+  private forEachPiece(from: number, to: number, visit: (piece: Buffer) => void): void {
+    if (from < this.windowStart) throw new Error('read window: bytes already discarded');
+    let offset = this.windowStart;
+    for (const chunk of this.window) {
+      const chunkEnd = offset + chunk.length;
+      if (chunkEnd > from && offset < to) {
+        visit(chunk.subarray(Math.max(0, from - offset), Math.min(chunk.length, to - offset)));
+      }
+      if (chunkEnd >= to) break;
+      offset = chunkEnd;
+    }
+  }
+
+  private discardBefore(offset: number): void {
+    const keepFrom = Math.min(offset, this.mark);
+    while (this.window.length > 1 && this.windowStart + this.window[0]!.length <= keepFrom) {
+      this.windowStart += this.window[0]!.length;
+      this.window.shift();
+    }
+  }
+}

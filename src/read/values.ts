@@ -1,0 +1,92 @@
+// Typed values (spec, "Columns"): ids, timestamps and numbers. Each parser returns the value as
+// Postgres should store it, or `undefined` when the text does not fit its kind (the caller stores
+// NULL and records the raw text). Empty text is NULL and always fits.
+import type { Kind } from '../model/export.ts';
+
+/** `="0001234567"` (Excel's "keep as text" escape) unwraps to `0001234567`. */
+export function unwrapExcel(text: string): string {
+  const trimmed = text.trim();
+  if (trimmed.length >= 3 && trimmed.startsWith('="') && trimmed.endsWith('"')) {
+    return trimmed.slice(2, -1).replace(/""/g, '"').trim();
+  }
+  return trimmed;
+}
+
+const DIGITS = /^[0-9]+$/;
+const ALNUM = /^[A-Za-z0-9]+$/;
+const NUMBER = /^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$/;
+
+const ISO = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})$/;
+const US = /^(\d{1,2})\/(\d{1,2})\/(\d{4}) (\d{1,2}):(\d{2}):(\d{2}) ?([AaPp][Mm])$/;
+const ORACLE = /^(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d{1,2}):(\d{2}):(\d{2})$/;
+const MONTHS: Record<string, number> = { jan: 1, feb: 2, mar: 3, apr: 4, may: 5, jun: 6, jul: 7, aug: 8, sep: 9, oct: 10, nov: 11, dec: 12 };
+
+/**
+ * The three export forms — `2023-04-05 13:22:10`, `04/05/2023 01:22:10 PM`, `05-APR-2023 13:22:10` —
+ * as `YYYY-MM-DD HH:MM:SS`; undefined when the text is none of them or not a real date.
+ */
+export function parseTimestamp(text: string): string | undefined {
+  let m = ISO.exec(text);
+  if (m) return timestamp(+m[1]!, +m[2]!, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
+  m = US.exec(text);
+  if (m) {
+    let hour = +m[4]!;
+    if (hour < 1 || hour > 12) return undefined;
+    const pm = m[7]!.toLowerCase() === 'pm';
+    if (hour === 12) hour = pm ? 12 : 0;
+    else if (pm) hour += 12;
+    return timestamp(+m[3]!, +m[1]!, +m[2]!, hour, +m[5]!, +m[6]!);
+  }
+  m = ORACLE.exec(text);
+  if (m) {
+    const month = MONTHS[m[2]!.toLowerCase()];
+    if (month === undefined) return undefined;
+    return timestamp(+m[3]!, month, +m[1]!, +m[4]!, +m[5]!, +m[6]!);
+  }
+  return undefined;
+}
+
+function timestamp(year: number, month: number, day: number, hour: number, minute: number, second: number): string | undefined {
+  if (year < 1 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return undefined;
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (day > daysInMonth) return undefined;
+  const pad = (n: number, width = 2) => String(n).padStart(width, '0');
+  return `${pad(year, 4)}-${pad(month)}-${pad(day)} ${pad(hour)}:${pad(minute)}:${pad(second)}`;
+}
+
+/**
+ * The stored form of one field: `null` for empty, the value, or `undefined` when it does not fit.
+ * Text keeps its content exactly; ids are trimmed and unwrapped.
+ */
+export function parseValue(kind: Kind, raw: string): string | null | undefined {
+  switch (kind) {
+    case 'text':
+    case 'freetext':
+      return raw === '' ? null : raw;
+    case 'digits': {
+      const id = unwrapExcel(raw);
+      if (id === '') return null;
+      return DIGITS.test(id) ? id : undefined;
+    }
+    case 'alnum': {
+      const id = unwrapExcel(raw);
+      if (id === '') return null;
+      return ALNUM.test(id) ? id : undefined;
+    }
+    case 'timestamp': {
+      const text = raw.trim();
+      if (text === '') return null;
+      return parseTimestamp(text);
+    }
+    case 'number': {
+      const text = raw.trim();
+      if (text === '') return null;
+      return NUMBER.test(text) ? text : undefined;
+    }
+  }
+}
+
+/** Whether the text fits its kind (used by the defect-1 repair to pick the free-text column). */
+export function fitsKind(kind: Kind, raw: string): boolean {
+  return parseValue(kind, raw) !== undefined;
+}
