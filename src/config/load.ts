@@ -12,6 +12,7 @@ export interface Settings {
   logFiles: boolean;
   progressIntervalMs: number;
   rejectThreshold: number;
+  rejectThresholdMinRows: number;
   retryBaseSeconds: number;
   retryMaxSeconds: number;
   s3: { region: string; endpoint?: string; forcePathStyle: boolean; credentials?: { accessKeyId: string; secretAccessKey: string } };
@@ -67,6 +68,7 @@ export function loadSettings(options: LoadOptions = {}): Settings {
     logFiles: config.get('log_files'),
     progressIntervalMs: Math.round(config.get('progress_interval_seconds') * 1000),
     rejectThreshold: config.get('reject_threshold'),
+    rejectThresholdMinRows: config.get('reject_threshold_min_rows'),
     retryBaseSeconds: config.get('retry_base_seconds'),
     retryMaxSeconds: config.get('retry_max_seconds'),
     s3: {

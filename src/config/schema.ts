@@ -40,8 +40,14 @@ export const configSchema = {
   reject_threshold: {
     doc: 'Share of a file\'s rows that may be quarantined before the whole file fails as CSV_FORMAT_ERROR (0..1).',
     format: 'share',
-    default: 0.25,
+    default: 0.5,
     env: 'ETL_REJECT_THRESHOLD',
+  },
+  reject_threshold_min_rows: {
+    doc: 'A file fails on reject_threshold only when at least this many of its rows are quarantined, so a tiny truncated file still loads.',
+    format: 'nat',
+    default: 5,
+    env: 'ETL_REJECT_THRESHOLD_MIN_ROWS',
   },
   retry_base_seconds: { doc: 'Delay before the first retry of a failed file; doubles with each attempt.', format: 'nat', default: 300, env: 'ETL_RETRY_BASE_SECONDS' },
   retry_max_seconds: { doc: 'Longest delay between retries of a failed file.', format: 'nat', default: 86400, env: 'ETL_RETRY_MAX_SECONDS' },

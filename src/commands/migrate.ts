@@ -1,0 +1,19 @@
+import { connectDatabase } from '../load/database.ts';
+import { migrate } from '../load/migrate.ts';
+import { EXIT, type CommandContext } from './context.ts';
+
+export const migrateHelp = `Usage: etl migrate [options]
+
+Creates or updates the tables (the five targets, etl_files, etl_rejects, etl_value_issues,
+etl_runs). \`etl run\` does the same at its start; this is for doing it ahead of time.`;
+
+export async function migrateCommand(context: CommandContext): Promise<number> {
+  const client = await connectDatabase(context.settings.databaseUrl, 'etl-migrate');
+  try {
+    const applied = await migrate(client);
+    context.logger.info({ applied }, applied.length ? `applied ${applied.length} migration(s)` : 'the database is up to date');
+    return EXIT.ok;
+  } finally {
+    await client.end();
+  }
+}

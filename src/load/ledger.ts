@@ -1,0 +1,181 @@
+// The ledger of source objects (etl_files), the quarantined rows (etl_rejects) and the recorded
+// value issues (etl_value_issues). Written in the same transaction as the data: exactly once.
+import type { ClientBase } from 'pg';
+import type { SourceObject } from '../sources/source.ts';
+
+export type FileStatus = 'loaded' | 'failed' | 'gone';
+
+export type ErrorClass =
+  | 'CSV_FORMAT_ERROR'
+  | 'SCHEMA_LENGTH_ERROR'
+  | 'MISSING_REQUIRED_COLUMNS'
+  | 'SOURCE_ERROR'
+  | 'DATABASE_CONNECTION_ERROR'
+  | 'OTHER_ERROR';
+
+export interface LedgerEntry {
+  objectKey: string;
+  version: string;
+  status: FileStatus;
+  errorClass: ErrorClass | null;
+  attempts: number;
+  nextAttemptAt: Date | null;
+  retryRequested: boolean;
+}
+
+export interface RejectRecord {
+  line: number;
+  raw: string;
+  reason: string;
+  detail: string;
+}
+
+export interface ValueIssueRecord {
+  line: number;
+  column: string;
+  raw: string;
+}
+
+export interface FileOutcome {
+  status: 'loaded' | 'failed';
+  errorClass?: ErrorClass;
+  errorMessage?: string;
+  encoding?: string;
+  rowsRead: number;
+  rowsLoaded: number;
+  rowsQuarantined: number;
+  valuesRecorded: number;
+  rowsRepaired: number;
+  extraColumns: string[];
+}
+
+export async function readLedger(client: ClientBase): Promise<Map<string, LedgerEntry>> {
+  const { rows } = await client.query<{
+    object_key: string;
+    version: string;
+    status: FileStatus;
+    error_class: ErrorClass | null;
+    attempts: number;
+    next_attempt_at: Date | null;
+    retry_requested: boolean;
+  }>('SELECT object_key, version, status, error_class, attempts, next_attempt_at, retry_requested FROM etl_files');
+  return new Map(
+    rows.map((row) => [
+      row.object_key,
+      {
+        objectKey: row.object_key,
+        version: row.version,
+        status: row.status,
+        errorClass: row.error_class,
+        attempts: row.attempts,
+        nextAttemptAt: row.next_attempt_at,
+        retryRequested: row.retry_requested,
+      },
+    ]),
+  );
+}
+
+export interface RetryPolicy {
+  baseSeconds: number;
+  maxSeconds: number;
+}
+
+/**
+ * Records the outcome of one object. Attempts count loads of the same version; a failed object
+ * waits base * 2^(attempts-1) seconds (at most max) before the planner tries it again, and one
+ * that lacks required columns waits for a new version.
+ */
+export async function recordFile(
+  client: ClientBase,
+  object: SourceObject,
+  outcome: FileOutcome,
+  context: { runId: string; traceId?: string; retry: RetryPolicy },
+): Promise<void> {
+  await client.query(
+    `INSERT INTO etl_files AS f (object_key, version, size, last_modified, status, error_class, error_message, encoding,
+       rows_read, rows_loaded, rows_quarantined, values_recorded, rows_repaired, extra_columns, attempts, next_attempt_at,
+       retry_requested, run_id, trace_id, loaded_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1,
+       CASE WHEN $5 = 'failed' AND $6 <> 'MISSING_REQUIRED_COLUMNS' THEN now() + make_interval(secs => LEAST($17::float8, $18::float8)) END,
+       false, $15, $16, CASE WHEN $5 = 'loaded' THEN now() END, now())
+     ON CONFLICT (object_key) DO UPDATE SET
+       version = excluded.version, size = excluded.size, last_modified = excluded.last_modified, status = excluded.status,
+       error_class = excluded.error_class, error_message = excluded.error_message, encoding = excluded.encoding,
+       rows_read = excluded.rows_read, rows_loaded = excluded.rows_loaded, rows_quarantined = excluded.rows_quarantined,
+       values_recorded = excluded.values_recorded, rows_repaired = excluded.rows_repaired, extra_columns = excluded.extra_columns,
+       attempts = CASE WHEN f.version = excluded.version AND f.status <> 'gone' THEN f.attempts + 1 ELSE 1 END,
+       next_attempt_at = CASE WHEN excluded.status = 'failed' AND excluded.error_class <> 'MISSING_REQUIRED_COLUMNS'
+         THEN now() + make_interval(secs => LEAST($17::float8 * power(2, CASE WHEN f.version = excluded.version THEN f.attempts ELSE 0 END), $18::float8)) END,
+       retry_requested = false, run_id = excluded.run_id, trace_id = excluded.trace_id,
+       loaded_at = COALESCE(excluded.loaded_at, f.loaded_at), updated_at = now()`,
+    [
+      object.key,
+      object.version,
+      object.size,
+      object.lastModified,
+      outcome.status,
+      outcome.errorClass ?? null,
+      outcome.errorMessage ?? null,
+      outcome.encoding ?? null,
+      outcome.rowsRead,
+      outcome.rowsLoaded,
+      outcome.rowsQuarantined,
+      outcome.valuesRecorded,
+      outcome.rowsRepaired,
+      outcome.extraColumns,
+      context.runId,
+      context.traceId ?? null,
+      context.retry.baseSeconds,
+      context.retry.maxSeconds,
+    ],
+  );
+}
+
+/** Replaces the object's quarantined rows and value issues with this load's. */
+export async function replaceRejects(
+  client: ClientBase,
+  object: SourceObject,
+  rejects: readonly RejectRecord[],
+  issues: readonly ValueIssueRecord[],
+): Promise<void> {
+  await client.query('DELETE FROM etl_rejects WHERE object_key = $1', [object.key]);
+  await client.query('DELETE FROM etl_value_issues WHERE object_key = $1', [object.key]);
+  for (let at = 0; at < rejects.length; at += BATCH) {
+    const batch = rejects.slice(at, at + BATCH);
+    await client.query(
+      `INSERT INTO etl_rejects (object_key, version, line_number, raw, reason, detail)
+       SELECT $1, $2, * FROM unnest($3::int[], $4::text[], $5::text[], $6::text[])`,
+      [object.key, object.version, batch.map((r) => r.line), batch.map((r) => r.raw), batch.map((r) => r.reason), batch.map((r) => r.detail)],
+    );
+  }
+  for (let at = 0; at < issues.length; at += BATCH) {
+    const batch = issues.slice(at, at + BATCH);
+    await client.query(
+      `INSERT INTO etl_value_issues (object_key, version, line_number, column_name, raw_value)
+       SELECT $1, $2, * FROM unnest($3::int[], $4::text[], $5::text[])`,
+      [object.key, object.version, batch.map((r) => r.line), batch.map((r) => r.column), batch.map((r) => r.raw)],
+    );
+  }
+}
+
+const BATCH = 10_000;
+
+/** Objects that are no longer in the source: marked gone, their rows kept. */
+export async function markGone(client: ClientBase, presentKeys: ReadonlySet<string>): Promise<string[]> {
+  const { rows } = await client.query<{ object_key: string }>(
+    `UPDATE etl_files SET status = 'gone', updated_at = now()
+     WHERE status <> 'gone' AND NOT (object_key = ANY($1::text[]))
+     RETURNING object_key`,
+    [[...presentKeys]],
+  );
+  return rows.map((row) => row.object_key);
+}
+
+/** `etl retry`: the given objects (or every failed one) are loaded by the next run. */
+export async function requestRetry(client: ClientBase, target: { key: string } | { allFailed: true }): Promise<number> {
+  const result =
+    'key' in target
+      ? await client.query(`UPDATE etl_files SET retry_requested = true, next_attempt_at = now(), updated_at = now() WHERE object_key = $1`, [target.key])
+      : await client.query(`UPDATE etl_files SET retry_requested = true, next_attempt_at = now(), updated_at = now() WHERE status = 'failed'`);
+  return result.rowCount ?? 0;
+}

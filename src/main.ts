@@ -1,0 +1,153 @@
+#!/usr/bin/env node
+// The `etl` command line: parses the command and global options, loads the configuration, runs
+// the command, maps errors to one sentence and exit codes (0 done, 1 failed, 2 bad configuration).
+import { shutdownTelemetry, startTelemetry } from './telemetry/tracing.ts';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadSettings, type Settings } from './config/load.ts';
+import { createLogger, type Logger } from './telemetry/logger.ts';
+import { EXIT, type CommandContext } from './commands/context.ts';
+import { runCommand, runHelp } from './commands/run.ts';
+import { statusCommand, statusHelp } from './commands/status.ts';
+import { checkCommand, checkHelp } from './commands/check.ts';
+import { migrateCommand, migrateHelp } from './commands/migrate.ts';
+import { demoCommand, demoHelp } from './commands/demo.ts';
+import { rejectsCommand, rejectsHelp } from './commands/rejects.ts';
+import { retryCommand, retryHelp } from './commands/retry.ts';
+import { errorMessage } from './pipeline/errors.ts';
+import { SourceError } from './sources/source.ts';
+import { DatabaseUnavailableError } from './load/database.ts';
+
+const COMMANDS: Record<string, { run: (context: CommandContext) => Promise<number>; help: string; summary: string }> = {
+  run: { run: runCommand, help: runHelp, summary: 'load new and changed exports into Postgres' },
+  status: { run: statusCommand, help: statusHelp, summary: 'files per status, rows per table, last run (--json)' },
+  check: { run: checkCommand, help: checkHelp, summary: 'check configuration, database and source' },
+  migrate: { run: migrateCommand, help: migrateHelp, summary: 'create or update the tables' },
+  demo: { run: demoCommand, help: demoHelp, summary: 'load sample exports into an embedded Postgres' },
+  rejects: { run: rejectsCommand, help: rejectsHelp, summary: 'list quarantined rows (--object, --reason, --json)' },
+  retry: { run: retryCommand, help: retryHelp, summary: 'load a failed object again on the next run' },
+};
+
+const GLOBAL_OPTIONS = `Options (every command):
+  --config PATH         JSON config file (or ETL_CONFIG); the old settings.json keys work
+  --source URL          s3://bucket/prefix/, file:///dir or a folder (ETL_SOURCE)
+  --database-url URL    postgresql:// URL (DATABASE_URL)
+  --state-dir DIR       temporary files, run summaries, failed-files log (ETL_STATE_DIR)
+  --log-level LEVEL     fatal, error, warn, info, debug, trace, silent (LOG_LEVEL)
+  -h, --help            this help`;
+
+const USAGE = `Usage: etl <command> [options]
+
+Loads Toshiba service-request exports (CSV in S3 or a folder) into PostgreSQL, exactly once.
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, command]) => `  ${name.padEnd(9)} ${command.summary}`)
+  .join('\n')}
+
+${GLOBAL_OPTIONS}
+
+Exit codes: 0 done (quarantined rows are not a failure), 1 a file failed or a fatal error,
+2 bad configuration.`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string' },
+      source: { type: 'string' },
+      'database-url': { type: 'string' },
+      'state-dir': { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    allowPositionals: true,
+    strict: false,
+  });
+  const [name, ...rest] = positionals;
+  const command = name ? COMMANDS[name] : undefined;
+  if (!name || (values.help && !command)) {
+    process.stdout.write(USAGE + '\n');
+    return name || values.help ? EXIT.ok : EXIT.config;
+  }
+  if (!command) {
+    process.stderr.write(`etl: unknown command "${name}". Commands: ${Object.keys(COMMANDS).join(', ')}.\n`);
+    return EXIT.config;
+  }
+  if (values.help) {
+    process.stdout.write(`${command.help}\n\n${GLOBAL_OPTIONS}\n`);
+    return EXIT.ok;
+  }
+  // Global options are taken out; what is left belongs to the command.
+  const commandArgs = stripGlobalOptions(argv).filter((arg) => arg !== name);
+  const convictArgs: string[] = [];
+  for (const key of ['source', 'database-url', 'state-dir', 'log-level'] as const) {
+    const value = values[key];
+    if (typeof value === 'string') convictArgs.push(`--${key}`, value);
+  }
+  let settings: Settings;
+  try {
+    settings = loadSettings({ configFile: typeof values.config === 'string' ? values.config : undefined, args: convictArgs });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`etl: ${error.message}\n`);
+      return EXIT.config;
+    }
+    throw error;
+  }
+  const logger = createLogger({ level: settings.logLevel, format: settings.logFormat });
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stop.signal.aborted) {
+      logger.warn(`second ${signal}: exiting now`);
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    }
+    logger.warn(`${signal} received: rolling back the file in flight, writing the summary, releasing the lock`);
+    stop.abort();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  const context: CommandContext = { settings, logger, signal: stop.signal, args: rest.length ? commandArgs : [], print: (text) => process.stdout.write(text + '\n') };
+  try {
+    const code = await command.run(context);
+    return stop.signal.aborted ? EXIT.failed : code;
+  } catch (error) {
+    return reportFatal(error, logger);
+  }
+}
+
+function reportFatal(error: unknown, logger: Logger): number {
+  if (error instanceof ConfigError) {
+    logger.error(error.message);
+    return EXIT.config;
+  }
+  if (error instanceof DatabaseUnavailableError || error instanceof SourceError) {
+    logger.error(error.message);
+    return EXIT.failed;
+  }
+  // Anything else is unexpected: one line for people, the stack only at debug level.
+  logger.error({ err: error }, errorMessage(error));
+  return EXIT.failed;
+}
+
+function stripGlobalOptions(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let at = 0; at < argv.length; at++) {
+    const arg = argv[at]!;
+    const withValue = ['--config', '--source', '--database-url', '--state-dir', '--log-level'];
+    if (withValue.includes(arg)) {
+      at++;
+      continue;
+    }
+    if (withValue.some((option) => arg.startsWith(`${option}=`))) continue;
+    out.push(arg);
+  }
+  return out;
+}
+
+startTelemetry();
+const code = await main(process.argv.slice(2)).catch((error: unknown) => {
+  process.stderr.write(`etl: ${errorMessage(error)}\n`);
+  return EXIT.failed;
+});
+await shutdownTelemetry();
+process.exit(code);

@@ -1,0 +1,164 @@
+// One source object end to end, in one transaction: read -> COPY into staging -> merge ->
+// rejects, value issues and ledger row -> commit. A crash anywhere leaves all of it or nothing.
+import type pg from 'pg';
+import { once } from 'node:events';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { Logger } from '../telemetry/logger.ts';
+import { readExport } from '../read/export-reader.ts';
+import { COPY_STAGE_SQL, CREATE_STAGE_SQL, copyLine } from '../load/staging.ts';
+import { mergeStaged } from '../load/merge.ts';
+import { recordFile, replaceRejects, type FileOutcome, type RejectRecord, type RetryPolicy, type ValueIssueRecord } from '../load/ledger.ts';
+import type { Source, SourceObject } from '../sources/source.ts';
+import { classifyError, errorMessage, isConnectionError, RejectThresholdError, RunAbortedError } from './errors.ts';
+
+export interface FileContext {
+  client: pg.Client;
+  source: Source;
+  logger: Logger;
+  runId: string;
+  traceId?: string;
+  rejectThreshold: number;
+  rejectThresholdMinRows: number;
+  retry: RetryPolicy;
+  signal?: AbortSignal;
+  /** Called with the number of rows read so far, for progress. */
+  onRows?: (rows: number) => void;
+  /** Stage timings and counts, for tracing. */
+  onStage?: (stage: 'read+copy' | 'merge' | 'record', ms: number) => void;
+}
+
+export interface FileResult extends FileOutcome {
+  key: string;
+  durationMs: number;
+  tables?: Record<string, number>;
+  /** The database connection is gone: the run cannot go on. */
+  fatal?: boolean;
+}
+
+const COPY_BATCH_BYTES = 256 * 1024;
+
+export async function loadFile(object: SourceObject, context: FileContext): Promise<FileResult> {
+  const { client } = context;
+  const started = Date.now();
+  const rejects: RejectRecord[] = [];
+  const issues: ValueIssueRecord[] = [];
+  const outcome: FileOutcome = {
+    status: 'loaded',
+    rowsRead: 0,
+    rowsLoaded: 0,
+    rowsQuarantined: 0,
+    valuesRecorded: 0,
+    rowsRepaired: 0,
+    extraColumns: [],
+  };
+  try {
+    await client.query('BEGIN');
+    await client.query(CREATE_STAGE_SQL);
+    let stageStart = Date.now();
+    await copyRows(object, context, outcome, rejects, issues);
+    context.onStage?.('read+copy', Date.now() - stageStart);
+    if (
+      outcome.rowsQuarantined >= Math.max(1, context.rejectThresholdMinRows) &&
+      outcome.rowsQuarantined / outcome.rowsRead > context.rejectThreshold
+    ) {
+      throw new RejectThresholdError(
+        `${outcome.rowsQuarantined} of ${outcome.rowsRead} rows (${percent(outcome.rowsQuarantined / outcome.rowsRead)}) could not be loaded, more than reject_threshold ${percent(context.rejectThreshold)}; see \`etl rejects --object '${object.key}'\``,
+      );
+    }
+    stageStart = Date.now();
+    const tables = await mergeStaged(client, object.key, object.lastModified);
+    context.onStage?.('merge', Date.now() - stageStart);
+    stageStart = Date.now();
+    await replaceRejects(client, object, rejects, issues);
+    await recordFile(client, object, outcome, context);
+    await client.query('COMMIT');
+    context.onStage?.('record', Date.now() - stageStart);
+    return { ...outcome, key: object.key, durationMs: Date.now() - started, tables };
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    if (error instanceof RunAbortedError) throw error;
+    const errorClass = classifyError(error);
+    const failed: FileOutcome = {
+      ...outcome,
+      status: 'failed',
+      errorClass,
+      errorMessage: errorMessage(error),
+      rowsLoaded: 0,
+    };
+    if (errorClass === 'DATABASE_CONNECTION_ERROR' || isConnectionError(error)) {
+      return { ...failed, key: object.key, durationMs: Date.now() - started, fatal: true };
+    }
+    // The failure is recorded on its own; the rejects found stay visible (etl rejects).
+    try {
+      await client.query('BEGIN');
+      await replaceRejects(client, object, errorClass === 'CSV_FORMAT_ERROR' ? rejects : [], []);
+      await recordFile(client, object, failed, context);
+      await client.query('COMMIT');
+    } catch (recordError) {
+      await client.query('ROLLBACK').catch(() => {});
+      if (isConnectionError(recordError)) return { ...failed, key: object.key, durationMs: Date.now() - started, fatal: true };
+      throw recordError;
+    }
+    return { ...failed, key: object.key, durationMs: Date.now() - started };
+  }
+}
+
+async function copyRows(
+  object: SourceObject,
+  context: FileContext,
+  outcome: FileOutcome,
+  rejects: RejectRecord[],
+  issues: ValueIssueRecord[],
+): Promise<void> {
+  const copy = context.client.query(copyFrom(COPY_STAGE_SQL));
+  const finished = once(copy, 'finish');
+  finished.catch(() => {}); // awaited below; an early error surfaces there or through the write
+  let batch = '';
+  const flush = async () => {
+    if (!copy.write(batch)) await Promise.race([once(copy, 'drain'), finished]);
+    batch = '';
+  };
+  try {
+    for await (const event of readExport(() => context.source.open(object))) {
+      switch (event.type) {
+        case 'header':
+          outcome.encoding = event.encoding;
+          outcome.extraColumns = [...event.layout.extras];
+          if (event.layout.extras.length > 0) {
+            context.logger.info({ object_key: object.key, extra_columns: event.layout.extras }, 'ignoring columns that are not in the export layout');
+          }
+          break;
+        case 'row':
+          outcome.rowsRead++;
+          outcome.rowsLoaded++;
+          if (event.repairedColumn !== undefined) outcome.rowsRepaired++;
+          for (const issue of event.issues) issues.push({ line: event.line, column: issue.column, raw: issue.raw });
+          outcome.valuesRecorded += event.issues.length;
+          batch += copyLine(event.line, event.values);
+          if (batch.length >= COPY_BATCH_BYTES) {
+            await flush();
+            if (context.signal?.aborted) throw new RunAbortedError('the run was stopped');
+            context.onRows?.(outcome.rowsRead);
+          }
+          break;
+        case 'reject':
+          outcome.rowsRead++;
+          outcome.rowsQuarantined++;
+          rejects.push({ line: event.line, raw: event.raw, reason: event.reason, detail: event.detail });
+          break;
+      }
+    }
+    if (batch) await flush();
+    copy.end();
+    await finished;
+    context.onRows?.(outcome.rowsRead);
+  } catch (error) {
+    copy.destroy(error as Error);
+    await finished.catch(() => {});
+    throw error;
+  }
+}
+
+function percent(share: number): string {
+  return `${(share * 100).toFixed(share < 0.01 ? 2 : 1)}%`;
+}

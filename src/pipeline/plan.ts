@@ -1,0 +1,36 @@
+// Which objects a run loads (spec + README "Incremental loading"): data objects only; an object
+// loaded at the same version is skipped; a failed one is retried once its delay has passed, one
+// that lacks required columns only when it changes; `etl retry` overrides both.
+import { isDataObjectKey } from '../model/export.ts';
+import type { LedgerEntry } from '../load/ledger.ts';
+import type { SourceObject } from '../sources/source.ts';
+
+export interface Plan {
+  load: SourceObject[];
+  unchanged: SourceObject[];
+  waiting: Array<{ object: SourceObject; until: Date | null; errorClass: string | null }>;
+  skipped: Array<{ key: string; reason: string }>;
+}
+
+export function planRun(objects: readonly SourceObject[], ledger: ReadonlyMap<string, LedgerEntry>, now = new Date()): Plan {
+  const plan: Plan = { load: [], unchanged: [], waiting: [], skipped: [] };
+  for (const object of objects) {
+    if (!isDataObjectKey(object.key)) {
+      plan.skipped.push({ key: object.key, reason: object.key.endsWith('/') ? 'folder marker' : 'not a .csv or .csv.gz object' });
+      continue;
+    }
+    const entry = ledger.get(object.key);
+    if (!entry || entry.version !== object.version || entry.status === 'gone' || entry.retryRequested) {
+      plan.load.push(object);
+    } else if (entry.status === 'loaded') {
+      plan.unchanged.push(object);
+    } else if (entry.errorClass === 'MISSING_REQUIRED_COLUMNS' || (entry.nextAttemptAt && entry.nextAttemptAt > now)) {
+      plan.waiting.push({ object, until: entry.errorClass === 'MISSING_REQUIRED_COLUMNS' ? null : entry.nextAttemptAt, errorClass: entry.errorClass });
+    } else {
+      plan.load.push(object);
+    }
+  }
+  // Oldest first: the order does not change the result (lineage decides), but it reads naturally.
+  plan.load.sort((a, b) => a.lastModified.getTime() - b.lastModified.getTime() || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return plan;
+}
