@@ -372,6 +372,9 @@ describe('helm chart', () => {
       log_files: false, progress_interval_seconds: 10, reject_threshold: 0.05, state_dir: '/var/lib/etl',
     }, 'empty strings are left out; state_dir is the mount path');
     assert.equal(envOf(job, 'ETL_CONFIG')?.value, '/etc/toshiba-etl/config.json');
+    // Set explicitly so the region EKS injects for IRSA (only where a container has none) cannot
+    // override the bucket's region from the file.
+    assert.equal(envOf(job, 'AWS_REGION')?.value, 'us-east-2');
     const pod = podOf(job);
     assert.deepEqual(pod.volumes.find((v) => v.name === 'config')?.configMap, { name: configMap.metadata.name });
     assert.ok(containerOf(job).volumeMounts?.some((m) => m.name === 'config' && m.mountPath === '/etc/toshiba-etl' && m.readOnly));

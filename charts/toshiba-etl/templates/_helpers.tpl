@@ -102,6 +102,10 @@ Environment of the etl container (the CronJob's and the test pod's).
 {{- define "toshiba-etl.env" -}}
 - name: ETL_CONFIG
   value: {{ include "toshiba-etl.configDir" . }}/config.json
+{{- with .Values.config.aws_region }}
+- name: AWS_REGION
+  value: {{ . | quote }}
+{{- end }}
 {{- $keys := .Values.existingSecretKeys }}
 {{- if or .Values.existingSecret .Values.secret.databaseUrl }}
 - name: DATABASE_URL
