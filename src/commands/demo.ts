@@ -6,7 +6,6 @@ import { parseArgs } from 'node:util';
 import { connectDatabase } from '../load/database.ts';
 import { TARGET_TABLES } from '../load/merge.ts';
 import { runPipeline } from '../pipeline/run.ts';
-import { generateExports, writeExports } from '../sample/generator.ts';
 import { EXIT, type CommandContext } from './context.ts';
 
 export const demoHelp = `Usage: etl demo [--files N] [--rows N] [options]
@@ -24,6 +23,8 @@ export async function demoCommand(context: CommandContext): Promise<number> {
   const demoDir = path.resolve(context.settings.stateDir, 'demo');
   const exportsDir = path.join(demoDir, 'exports');
   if (!existsSync(exportsDir)) {
+    // Loaded here only: production runs never need the generator.
+    const { generateExports, writeExports } = await import('../sample/generator.ts');
     const { objects, expected } = generateExports({
       seed: 42,
       files: Number(values.files),
