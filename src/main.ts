@@ -63,7 +63,7 @@ async function main(argv: string[]): Promise<number> {
     allowPositionals: true,
     strict: false,
   });
-  const [name, ...rest] = positionals;
+  const [name] = positionals;
   const command = name ? COMMANDS[name] : undefined;
   if (!name || (values.help && !command)) {
     process.stdout.write(USAGE + '\n');
@@ -78,7 +78,8 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   // Global options are taken out; what is left belongs to the command.
-  const commandArgs = stripGlobalOptions(argv).filter((arg) => arg !== name);
+  const commandArgs = stripGlobalOptions(argv);
+  commandArgs.splice(commandArgs.indexOf(name), 1);
   const convictArgs: string[] = [];
   for (const key of ['source', 'database-url', 'state-dir', 'log-level'] as const) {
     const value = values[key];
@@ -106,7 +107,7 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  const context: CommandContext = { settings, logger, signal: stop.signal, args: rest.length ? commandArgs : [], print: (text) => process.stdout.write(text + '\n') };
+  const context: CommandContext = { settings, logger, signal: stop.signal, args: commandArgs, print: (text) => process.stdout.write(text + '\n') };
   try {
     const code = await command.run(context);
     return stop.signal.aborted ? EXIT.failed : code;
