@@ -662,7 +662,7 @@ describe('plain manifests in k8s/', () => {
 describe('packaging files', () => {
   it('builds the runtime image from distroless Node 24 on Debian 13 as non-root, with args for the CLI', () => {
     const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
-    const stages = [...dockerfile.matchAll(/^FROM\s+(\S+)(?:\s+AS\s+(\S+))?/gim)].map((m) => m[1]!);
+    const stages = [...dockerfile.matchAll(/^FROM\s+(?:--\S+\s+)*(\S+)/gim)].map((m) => m[1]!);
     assert.ok(stages.length >= 2, 'multi-stage');
     assert.match(stages.at(-1)!, /^gcr\.io\/distroless\/nodejs24-debian13:nonroot(@sha256:[0-9a-f]{64})?$/);
     assert.match(stages[0]!, /^node:24\.\d+\.\d+-\S+/, 'the build stage pins an exact Node 24 image');
