@@ -28,7 +28,8 @@ function requiredEnv(name: string, what: string): string {
 }
 
 const helm = () => requiredEnv('TEST_HELM_BIN', 'the helm binary');
-const openApiDir = () => requiredEnv('TEST_K8S_OPENAPI_DIR', 'the Kubernetes OpenAPI v3 spec directory (k8s.io/kubernetes@v1.34.4, api/openapi-spec/v3)');
+const openApiDir = () => requiredEnv('TEST_K8S_OPENAPI_DIR',
+  'the Kubernetes OpenAPI v3 spec directory: `go mod download -json k8s.io/kubernetes@v1.34.4` prints the module\'s Dir; use Dir/api/openapi-spec/v3');
 
 // ---------------------------------------------------------------------------------------------
 // Strict validation against the Kubernetes OpenAPI v3 schemas (what `kubectl apply
