@@ -296,6 +296,15 @@ describe('defect 6: header variants', () => {
 describe('defect 7: encodings and line endings', () => {
   const accented = row({ 'Customer Name': 'Café O’Brien – Zürich', 'Note Text': 'Réparé – “test” OK', 'Assigned Technician': 'François Lefèvre' });
 
+  test('UTF-8 with a BOM: the BOM is no part of the first header', async () => {
+    const quotedHeader = HEADERS.map((name) => `"${name}"`).join(',');
+    const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(file([csvLine(HEADERS, accented)], '\n', quotedHeader))]);
+    const result = await readEveryWay(bytes);
+    assert.equal(result.header?.encoding, 'utf-8');
+    assert.deepEqual(result.header?.layout.extras, []);
+    assert.deepEqual(valuesByField(result.rows[0]!), expectedValues(accented));
+  });
+
   test('Windows-1252: é ’ – “ ” arrive as the exporter meant them', async () => {
     const text = file([csvLine(HEADERS, accented), csvLine(HEADERS, row())], '\r\n');
     const high: Record<string, number> = { '’': 0x92, '–': 0x96, '“': 0x93, '”': 0x94 };
@@ -342,6 +351,8 @@ describe('defect 9: empty and header-only objects', () => {
   for (const [name, bytes] of [
     ['0 bytes', Buffer.alloc(0)],
     ['only blank lines', Buffer.from('\n\r\n  \n')],
+    ['one line break', Buffer.from('\n')],
+    ['only a BOM', Buffer.from([0xef, 0xbb, 0xbf])],
     ['gzip of nothing', gzip('')],
   ] as const) {
     test(`${name}: no rows, no rejects, no failure`, async () => {

@@ -76,14 +76,18 @@ function completeUtf8Length(data: Buffer): number {
 
 /** UTF-8 bytes of the content, BOM dropped, Windows-1252 transcoded. */
 export async function* utf8Content(content: AsyncIterable<Buffer>, encoding: Encoding): AsyncGenerator<Buffer> {
-  let first = true;
+  // The first bytes are held until there are 3 of them: a BOM may straddle the first chunks.
+  let head: Buffer | undefined = Buffer.alloc(0);
   const decoder = encoding === 'windows-1252' ? new TextDecoder('windows-1252') : undefined;
   for await (let chunk of content) {
-    if (first) {
-      first = false;
-      if (chunk.length >= 3 && chunk.subarray(0, 3).equals(BOM)) chunk = chunk.subarray(3);
+    if (head !== undefined) {
+      head = Buffer.concat([head, chunk]);
+      if (head.length < 3) continue;
+      chunk = head.subarray(0, 3).equals(BOM) ? head.subarray(3) : head;
+      head = undefined;
     }
     if (chunk.length === 0) continue;
     yield decoder ? Buffer.from(decoder.decode(chunk, { stream: true }), 'utf8') : chunk;
   }
+  if (head !== undefined && head.length > 0) yield decoder ? Buffer.from(decoder.decode(head), 'utf8') : head;
 }
