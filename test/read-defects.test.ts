@@ -3,6 +3,7 @@
 // chunk and in small chunks, which must give the same events.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { constants, gunzipSync } from 'node:zlib';
 import { MissingRequiredColumnsError } from '../src/read/layout.ts';
 import {
   HEADERS,
@@ -208,6 +209,50 @@ describe('defect 4: truncated object', () => {
     assert.deepEqual(result.rows.map((event) => event.line), [2]);
   });
 
+  test('a gzip stream cut short: the whole rows before the cut load and the cut row is TRUNCATED_ROW', async () => {
+    const notes = ['Called customer, left voicemail', 'Parts ordered, ETA 3 days', 'Réparé – test OK', 'Escalated to L2'];
+    const lines = Array.from({ length: 120 }, (_, i) =>
+      csvLine(HEADERS, row({ 'SR Number': String(2000000 + i * 7919), 'Note Text': `${notes[i % 4]} #${(i * 104729) % 9973}` })),
+    );
+    const text = file(lines);
+    const compressed = gzip(text);
+    // Cut at many places: what a reader can inflate from the cut stream is `prefix`.
+    let tried = 0;
+    for (let cut = 40; cut < compressed.length - 8; cut += Math.ceil(compressed.length / 23)) {
+      const prefix = gunzipSync(compressed.subarray(0, cut), { finishFlush: constants.Z_SYNC_FLUSH }).toString('utf8');
+      if (!prefix.startsWith(`${HEADER}\n`)) continue; // a cut inside the header is another story
+      tried++;
+      const whole = prefix.slice(0, prefix.lastIndexOf('\n') + 1).split('\n').length - 2; // data rows with their line break
+      const partial = prefix.slice(prefix.lastIndexOf('\n') + 1);
+      const label = `cut at byte ${cut} of ${compressed.length}`;
+      const result = await readBuffer(compressed.subarray(0, cut)).catch((error: Error) => assert.fail(`${label}: ${error.message}`));
+      assert.deepEqual(
+        result.rows.map((event) => event.line),
+        Array.from({ length: Math.max(0, whole) }, (_, i) => i + 2),
+        label,
+      );
+      result.rows.forEach((event, i) => assert.equal(event.values[0], String(2000000 + i * 7919), label));
+      assert.deepEqual(rejectSummary(result), partial === '' ? [] : [[whole + 2, 'TRUNCATED_ROW', partial]], label);
+    }
+    assert.ok(tried >= 15, `only ${tried} cut points after the header`);
+  });
+
+  test('a gzip stream cut inside the last field of the last row: that row is not loaded cut', async () => {
+    const text = file([csvLine(HEADERS, row()), csvLine(HEADERS, row({ 'Note Text': 'A long note that the cut will shorten' }))]);
+    const compressed = gzip(text);
+    // Find a cut whose inflated prefix ends inside the note (29 fields are there: no short row).
+    let found = false;
+    for (let cut = compressed.length - 1; cut > 20 && !found; cut--) {
+      const prefix = gunzipSync(compressed.subarray(0, cut), { finishFlush: constants.Z_SYNC_FLUSH }).toString('utf8');
+      if (!prefix.includes('A long note') || prefix.endsWith('shorten\n') || prefix.endsWith('shorten')) continue;
+      found = true;
+      const partial = prefix.slice(prefix.lastIndexOf('\n') + 1);
+      const result = await readBuffer(compressed.subarray(0, cut));
+      assert.deepEqual(result.rows.map((event) => event.line), [2]);
+      assert.deepEqual(rejectSummary(result), [[3, 'TRUNCATED_ROW', partial]]);
+    }
+    assert.ok(found, 'no cut point inside the note');
+  });
 });
 
 describe('an unterminated quote in the middle of a file', () => {

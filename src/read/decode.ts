@@ -10,8 +10,11 @@ export type Encoding = 'utf-8' | 'windows-1252';
 const GZIP_MAGIC = [0x1f, 0x8b];
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
-/** The object's content with gzip undone. */
-export async function* inflated(stream: Readable): AsyncGenerator<Buffer> {
+/**
+ * The object's content with gzip undone. A gzip stream cut short (defect 4) gives what it holds,
+ * and `onTruncated` is called once that is all.
+ */
+export async function* inflated(stream: Readable, onTruncated?: () => void): AsyncGenerator<Buffer> {
   const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   let first = await iterator.next();
   while (!first.done && first.value.length === 0) first = await iterator.next();
@@ -43,7 +46,12 @@ export async function* inflated(stream: Readable): AsyncGenerator<Buffer> {
         gunzip.destroy(error as Error);
       }
     })();
-    for await (const chunk of gunzip) yield chunk as Buffer;
+    try {
+      for await (const chunk of gunzip) yield chunk as Buffer;
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'Z_BUF_ERROR') throw error; // zlib: "unexpected end of file"
+      onTruncated?.();
+    }
     await feed;
   } else {
     yield* rest();

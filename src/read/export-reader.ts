@@ -28,7 +28,8 @@ const DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024;
  */
 export async function* readExport(open: () => Promise<Readable>, options: ReadExportOptions = {}): AsyncGenerator<ReadEvent> {
   const encoding = await detectEncoding(inflated(await open()));
-  const reader = new CsvRecordReader(utf8Content(inflated(await open()), encoding), {
+  let truncated = false; // the gzip stream was cut short
+  const reader = new CsvRecordReader(utf8Content(inflated(await open(), () => (truncated = true)), encoding), {
     maxRecordBytes: options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES,
   });
   let layout: Layout | undefined;
@@ -42,6 +43,11 @@ export async function* readExport(open: () => Promise<Readable>, options: ReadEx
       const commas = Math.max(1, Math.floor((layout.width - 1) / 2));
       reader.looksLikeRow = (line) => countCommas(line) >= commas;
       yield { type: 'header', layout, encoding, line: item.line };
+      continue;
+    }
+    if (truncated && item.atEndWithoutNewline) {
+      // The gzip stream ends inside this row (defect 4): it is cut, however many fields it has.
+      yield { type: 'reject', line: item.line, raw: reader.text(item.start, item.end), reason: 'TRUNCATED_ROW', detail: 'the gzip stream ends inside this row' };
       continue;
     }
     const outcome = shapeRow(layout, item.fields);
