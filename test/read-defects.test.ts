@@ -253,6 +253,23 @@ describe('defect 4: truncated object', () => {
     }
     assert.ok(found, 'no cut point inside the note');
   });
+
+  test('a UTF-8 object cut inside a multi-byte character stays UTF-8 (plain and gzip)', async () => {
+    const accented = row({ 'Customer Name': 'Café Müller', 'Assigned Technician': 'Renée Dupont' });
+    const last = csvLine(HEADERS, row({ 'SR Number': '1000002', 'Note Type': 'Réparé – OK' }));
+    const text = Buffer.from(file([csvLine(HEADERS, accented)]) + last);
+    const at = text.lastIndexOf(Buffer.from('–')) + 1; // inside the 3 bytes of the dash, in Note Type
+    for (const bytes of [text.subarray(0, at), gzip(text.subarray(0, at))]) {
+      const result = await readEveryWay(bytes);
+      assert.equal(result.header?.encoding, 'utf-8');
+      assert.deepEqual(valuesByField(result.rows[0]!), expectedValues(accented));
+      assert.deepEqual(result.rows.map((event) => event.line), [2]);
+      assert.deepEqual(
+        result.rejects.map((event) => [event.line, event.reason, event.raw.startsWith(last.slice(0, last.indexOf('–')))]),
+        [[3, 'TRUNCATED_ROW', true]],
+      );
+    }
+  });
 });
 
 describe('an unterminated quote in the middle of a file', () => {
@@ -360,6 +377,13 @@ describe('defect 7: encodings and line endings', () => {
     assert.deepEqual(result.rejects, []);
     assert.deepEqual(valuesByField(result.rows[0]!), expectedValues(accented));
     assert.deepEqual(result.rows.map((event) => event.line), [2, 3]);
+  });
+
+  test('Windows-1252 whose only accented letter is its last byte', async () => {
+    const last = csvLine(HEADERS, row({ 'Note Text': 'Paid in the café' }));
+    const result = await readEveryWay(Buffer.from(file([csvLine(HEADERS, row())]) + last, 'latin1'));
+    assert.equal(result.header?.encoding, 'windows-1252');
+    assert.equal(valuesByField(result.rows[1]!).note_text, 'Paid in the café');
   });
 
   test('CRLF: line breaks inside quoted fields are kept exactly, lines are counted physically', async () => {

@@ -1,7 +1,7 @@
 // Bytes of an export object -> UTF-8 bytes for the CSV reader (spec, "Objects"):
 // gzip is recognised by its magic bytes, a file that is not valid UTF-8 is Windows-1252, and a
 // UTF-8 byte-order mark is dropped.
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 
@@ -61,13 +61,17 @@ export async function* inflated(stream: Readable, onTruncated?: () => void): Asy
 /** Reads the whole content once and tells whether it is valid UTF-8. */
 export async function detectEncoding(content: AsyncIterable<Buffer>): Promise<Encoding> {
   let carry: Buffer = Buffer.alloc(0);
+  let multiByte = false; // a multi-byte character was seen
   for await (const chunk of content) {
     const data = carry.length ? Buffer.concat([carry, chunk]) : chunk;
     const cut = completeUtf8Length(data);
     if (!isUtf8(data.subarray(0, cut))) return 'windows-1252';
+    multiByte ||= !isAscii(data.subarray(0, cut));
     carry = Buffer.from(data.subarray(cut));
   }
-  return carry.length === 0 || isUtf8(carry) ? 'utf-8' : 'windows-1252';
+  // An object cut inside its last character (defect 4) is still the UTF-8 it was before the cut.
+  const cutCharacter = multiByte && carry.length > 0 && carry[0]! >= 0xc2 && carry[0]! <= 0xf4;
+  return carry.length === 0 || isUtf8(carry) || cutCharacter ? 'utf-8' : 'windows-1252';
 }
 
 /** Length of the prefix that ends on a character boundary (a sequence may straddle chunks). */
