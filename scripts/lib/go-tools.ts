@@ -11,6 +11,8 @@ export const MINIO_MODULE = 'github.com/minio/minio';
 export const MINIO_VERSION = 'v0.0.0-20260212201848-7aac2a2c5b7c';
 export const JAEGER_MODULE = 'github.com/jaegertracing/jaeger';
 export const JAEGER_VERSION = 'v1.76.0';
+/** A first build on a 2-core machine takes about 5 to 10 minutes; this is the limit. */
+const BUILD_TIMEOUT_MS = 45 * 60_000;
 const JAEGER_VERSION_FLAG = `${JAEGER_MODULE}/internal/version.latestVersion=${JAEGER_VERSION}`;
 
 const cacheDir = path.join(process.env['XDG_CACHE_HOME'] ?? path.join(homedir(), '.cache'), 'toshiba-etl', 'bin');
@@ -89,9 +91,9 @@ export async function ensureMinio(binDir: string, logDir: string, say: (line: st
   const logFile = path.join(logDir, 'minio-build.log');
   rmSync(logFile, { force: true });
   say(`building MinIO ${MINIO_VERSION} with go install (several minutes the first time on this machine; log: ${logFile})`);
-  const result = await run('go', ['install', `${MINIO_MODULE}@${MINIO_VERSION}`], { env: goEnv({ GOBIN: binDir }), logFile });
+  const result = await run('go', ['install', `${MINIO_MODULE}@${MINIO_VERSION}`], { env: goEnv({ GOBIN: binDir }), logFile, timeoutMs: BUILD_TIMEOUT_MS });
   if (result.code !== 0 || !await isMinio(target)) {
-    throw new Error(`MinIO ${MINIO_VERSION} could not be built (go install exited ${result.code}); see ${logFile}`);
+    throw new Error(`MinIO ${MINIO_VERSION} could not be built (go install exited ${result.code}${result.code === null ? `, stopped after ${BUILD_TIMEOUT_MS / 60_000} minutes` : ''}); see ${logFile}`);
   }
   remember(target, cacheName);
   return target;
@@ -117,7 +119,7 @@ export async function ensureJaeger(binDir: string, logDir: string, say: (line: s
   const logFile = path.join(logDir, 'jaeger-build.log');
   rmSync(logFile, { force: true });
   say(`building Jaeger ${JAEGER_VERSION} (cmd/jaeger) with go build (several minutes the first time on this machine; log: ${logFile})`);
-  const download = await run('go', ['mod', 'download', '-json', `${JAEGER_MODULE}@${JAEGER_VERSION}`], { env: goEnv(), cwd: binDir });
+  const download = await run('go', ['mod', 'download', '-json', `${JAEGER_MODULE}@${JAEGER_VERSION}`], { env: goEnv(), cwd: binDir, timeoutMs: BUILD_TIMEOUT_MS });
   let moduleDir: string | undefined;
   try {
     moduleDir = (JSON.parse(download.stdout) as { Dir?: string }).Dir;
@@ -132,9 +134,10 @@ export async function ensureJaeger(binDir: string, logDir: string, say: (line: s
     env: goEnv({ GOFLAGS: '-mod=readonly -buildvcs=false' }),
     cwd: moduleDir,
     logFile,
+    timeoutMs: BUILD_TIMEOUT_MS,
   });
   if (result.code !== 0 || !await isJaeger(partial)) {
-    throw new Error(`Jaeger ${JAEGER_VERSION} could not be built (go build exited ${result.code}); see ${logFile}`);
+    throw new Error(`Jaeger ${JAEGER_VERSION} could not be built (go build exited ${result.code}${result.code === null ? `, stopped after ${BUILD_TIMEOUT_MS / 60_000} minutes` : ''}); see ${logFile}`);
   }
   renameSync(partial, target);
   remember(target, cacheName);

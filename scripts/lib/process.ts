@@ -8,9 +8,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export interface RunResult { code: number | null; stdout: string; stderr: string }
 
 /** Runs a command to completion and collects its output (never throws for a non-zero exit). */
-export function run(command: string, args: string[], options: SpawnOptions & { logFile?: string } = {}): Promise<RunResult> {
+export function run(command: string, args: string[], options: SpawnOptions & { logFile?: string; timeoutMs?: number } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const { logFile, ...spawnOptions } = options;
+    const { logFile, timeoutMs, ...spawnOptions } = options;
     const logFd = logFile === undefined ? undefined : openSync(logFile, 'a');
     const child = spawn(command, args, {
       ...spawnOptions,
@@ -20,8 +20,12 @@ export function run(command: string, args: string[], options: SpawnOptions & { l
     let stderr = '';
     child.stdout?.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
     child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-    child.on('error', (error) => { if (logFd !== undefined) closeSync(logFd); reject(error); });
-    child.on('close', (code) => { if (logFd !== undefined) closeSync(logFd); resolve({ code, stdout, stderr }); });
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
+      stderr += `\n${command} was stopped after ${Math.round(timeoutMs / 1000)} s`;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (error) => { clearTimeout(timer); if (logFd !== undefined) closeSync(logFd); reject(error); });
+    child.on('close', (code) => { clearTimeout(timer); if (logFd !== undefined) closeSync(logFd); resolve({ code, stdout, stderr }); });
   });
 }
 
