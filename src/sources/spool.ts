@@ -1,0 +1,160 @@
+// Local copies of source objects under `<state_dir>/tmp/` (the PVC in Kubernetes).
+//
+// One object has up to three files, named from a hash of bucket and key:
+//   s3-<id>.json  the sidecar: bucket, key and ETag the bytes belong to (written first)
+//   s3-<id>.part  the bytes downloaded so far, always a prefix of that ETag's content
+//   s3-<id>.data  the complete object (renamed from .part once every byte is there)
+// A run that dies in the middle of a download leaves .part and .json behind; the next run finds
+// them, and when the ETag still matches it asks only for the missing bytes.
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+export interface SpoolIdentity {
+  bucket: string;
+  /** Full S3 key (prefix included). */
+  key: string;
+  etag: string;
+}
+
+export type SpoolState =
+  | { kind: 'complete'; path: string; bytes: number }
+  | { kind: 'partial'; path: string; bytes: number }
+  | { kind: 'none' };
+
+interface Sidecar extends SpoolIdentity {
+  started_at: string;
+}
+
+const NAME = /^s3-([0-9a-f]{40})\.(json|part|data)$/;
+
+export class Spool {
+  readonly dir: string;
+  private ready: Promise<void> | undefined;
+
+  constructor(stateDir: string) {
+    this.dir = path.resolve(stateDir, 'tmp');
+  }
+
+  private ensureDir(): Promise<void> {
+    this.ready ??= mkdir(this.dir, { recursive: true }).then(() => undefined);
+    return this.ready;
+  }
+
+  static id(bucket: string, key: string): string {
+    return createHash('sha256').update(`${bucket}\n${key}`).digest('hex').slice(0, 40);
+  }
+
+  paths(bucket: string, key: string): { sidecar: string; part: string; data: string } {
+    const base = path.join(this.dir, `s3-${Spool.id(bucket, key)}`);
+    return { sidecar: `${base}.json`, part: `${base}.part`, data: `${base}.data` };
+  }
+
+  /** What is on disk for this object at this ETag; anything kept for another ETag is removed. */
+  async state(identity: SpoolIdentity): Promise<SpoolState> {
+    await this.ensureDir();
+    const paths = this.paths(identity.bucket, identity.key);
+    const sidecar = await readSidecar(paths.sidecar);
+    if (!sidecar || sidecar.bucket !== identity.bucket || sidecar.key !== identity.key || sidecar.etag !== identity.etag) {
+      await this.remove(identity.bucket, identity.key);
+      return { kind: 'none' };
+    }
+    const data = await stat(paths.data).catch(() => undefined);
+    if (data) return { kind: 'complete', path: paths.data, bytes: data.size };
+    const part = await stat(paths.part).catch(() => undefined);
+    if (part) return { kind: 'partial', path: paths.part, bytes: part.size };
+    return { kind: 'none' };
+  }
+
+  /** Starts a download from byte 0: the sidecar is written first, then an empty .part. */
+  async begin(identity: SpoolIdentity): Promise<string> {
+    await this.ensureDir();
+    await this.remove(identity.bucket, identity.key);
+    const paths = this.paths(identity.bucket, identity.key);
+    const sidecar: Sidecar = { ...identity, started_at: new Date().toISOString() };
+    await writeFile(`${paths.sidecar}.tmp`, JSON.stringify(sidecar) + '\n');
+    await rename(`${paths.sidecar}.tmp`, paths.sidecar);
+    await writeFile(paths.part, '');
+    return paths.part;
+  }
+
+  /** Every byte is in .part: it becomes .data. */
+  async complete(identity: SpoolIdentity): Promise<string> {
+    const paths = this.paths(identity.bucket, identity.key);
+    await rename(paths.part, paths.data);
+    return paths.data;
+  }
+
+  /** Drops the complete copy of an object; a partial download is kept for the next run to resume. */
+  async releaseComplete(bucket: string, key: string): Promise<void> {
+    const paths = this.paths(bucket, key);
+    if (!(await stat(paths.data).catch(() => undefined))) return;
+    await rm(paths.data, { force: true });
+    await rm(paths.sidecar, { force: true });
+  }
+
+  /** Drops every file of an object (data before sidecar, so no data is ever left unnamed). */
+  async remove(bucket: string, key: string): Promise<void> {
+    const paths = this.paths(bucket, key);
+    await rm(paths.data, { force: true });
+    await rm(paths.part, { force: true });
+    await rm(paths.sidecar, { force: true });
+    await rm(`${paths.sidecar}.tmp`, { force: true });
+  }
+
+  /**
+   * Removes what no run will resume: copies of this bucket's objects under `prefix` whose key is
+   * no longer listed or whose ETag changed, and data files that lost their sidecar.
+   * Other buckets' and prefixes' files are left alone.
+   */
+  async sweep(bucket: string, prefix: string, current: ReadonlyMap<string, string>): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch {
+      return 0;
+    }
+    const ids = new Set<string>();
+    const sidecars = new Set<string>();
+    for (const name of names) {
+      const match = NAME.exec(name);
+      if (!match) continue;
+      ids.add(match[1]!);
+      if (match[2] === 'json') sidecars.add(match[1]!);
+    }
+    let removed = 0;
+    for (const id of ids) {
+      const base = path.join(this.dir, `s3-${id}`);
+      if (!sidecars.has(id)) {
+        await rm(`${base}.part`, { force: true });
+        await rm(`${base}.data`, { force: true });
+        removed++;
+        continue;
+      }
+      const sidecar = await readSidecar(`${base}.json`);
+      if (!sidecar) {
+        await rm(`${base}.part`, { force: true });
+        await rm(`${base}.data`, { force: true });
+        await rm(`${base}.json`, { force: true });
+        removed++;
+        continue;
+      }
+      if (sidecar.bucket !== bucket || !sidecar.key.startsWith(prefix)) continue;
+      if (current.get(sidecar.key) !== sidecar.etag) {
+        await this.remove(sidecar.bucket, sidecar.key);
+        removed++;
+      }
+    }
+    return removed;
+  }
+}
+
+async function readSidecar(file: string): Promise<Sidecar | undefined> {
+  try {
+    const parsed = JSON.parse(await readFile(file, 'utf8')) as Partial<Sidecar>;
+    if (typeof parsed.bucket !== 'string' || typeof parsed.key !== 'string' || typeof parsed.etag !== 'string') return undefined;
+    return parsed as Sidecar;
+  } catch {
+    return undefined;
+  }
+}
