@@ -1,0 +1,1233 @@
+// # Sample exports and their oracle
+//
+// `generateExports` writes Toshiba service-request export objects the way spec/toshiba-export.md
+// describes them (layout, variations, the ten known defects, at chosen rates) and, beside them, the
+// exact result a correct load must give (`Expected`). `etl demo`, the tests and the benchmark use it.
+//
+// ## The model
+// - A world of customers (accounts, some with leading zeros), a part catalogue and service requests
+//   (SRs). An SR owns its tasks (each with 0..3 parts) and its notes. `rowsOf(sr)` turns the SR's
+//   current state into rows: one row per (task, part), one per task without parts, one for an SR
+//   without tasks; note i rides on row i, or on an extra row that has no task. SR and customer
+//   columns repeat on every row; task/part/note columns are empty where the row has none.
+// - Objects are generated in key order (`exports/2023/export_00001.csv`, ...) and `lastModified`
+//   increases strictly with the key, so "the latest object wins" is the same as "the last row
+//   written wins", whatever order a loader takes the objects in.
+// - Each data object holds mostly new SRs plus SRs seen in earlier objects whose status moved on
+//   (Open -> In Progress -> Pending Parts -> Closed, tasks likewise, a new note each time), so
+//   `srStatus`/`taskStatus` test "latest wins".
+// - Values are kept canonical (timestamps as 'YYYY-MM-DD HH:MM:SS', ids bare) and written in the
+//   object's own form only when a row is rendered: one timestamp form per object, Account Numbers as
+//   Excel text escapes (`="0001234567"`, raw or quoted) in some objects, ids padded with spaces in
+//   some objects, free text with quoted commas, doubled quotes and line breaks.
+//
+// ## Defects (rates are shares of data rows, `truncatedObjects` a share of objects)
+// - unquotedFreeText: one free-text value with commas is written unquoted. Whether the row is
+//   repaired or quarantined is decided by `decideUnquotedFreeText` (rule.ts), which implements the
+//   spec's rule on the fields as a parser will see them; ~3/4 of these rows aim to be repairable,
+//   the rest to be quarantined (two free-text columns fit, or none does because the row also carries
+//   a bad value). A row is only kept when the rule's outcome does not hang on a detail the spec
+//   leaves open, and when a repair lands on the column the commas really came from.
+// - strayQuotes: a value with one `"` inside it (`LCD 15" TOUCH PANEL`) is written unquoted; loaded.
+// - shortRows: a row with at least two trailing fields cut off; quarantined.
+// - truncatedObjects: the object's last row is cut so that it has fewer fields than the header or
+//   ends inside an open quote; no final newline; that row is quarantined.
+// - duplicateRows: half are exact copies of a row later in the same object (at the end of the SR's
+//   block, or right after it), half are rows of an unchanged SR from an earlier object. Only rows
+//   without a bad value are copied, and a copy never changes an entity's winning values, so
+//   "loaded once" and "latest wins" agree.
+// - badValues: one id/timestamp/number value that does not fit its kind ('N/A', '12x', 'ABC'...);
+//   never in SR Number. Stored NULL and counted as one value issue.
+//
+// ## The oracle (what a correct load gives)
+// - A data row is a CSV record after the header; blank lines are not rows; a multi-line quoted
+//   record is one row. rowsRead = rowsLoaded + rowsQuarantined for every object; a duplicate row
+//   counts as read and loaded (it is not quarantined); a repaired row is loaded.
+// - Tables follow "Rows and tables": customer when Account Number is set, SR when SR Number is set,
+//   task when Task Number is set, part when Task and Part Number are set, note when Note Text is set.
+//   A value that does not fit its kind is NULL. Keys compare NULL as equal to NULL (a note whose Note
+//   Date is empty or bad has the key (sr_number, NULL, note_text)).
+// - valueIssues counts bad values in loaded rows only (a quarantined row is kept whole, not typed).
+// - A failed object (header without SR Number: MISSING_REQUIRED_COLUMNS) reads 0 rows and
+//   contributes nothing; 0-byte and header-only objects load 0 rows. Non-data objects are skipped.
+//
+// ## Variations (`variations`, default true; per object, each at least once when there are enough
+// objects): header aliases; header case and extra spaces; shuffled column order; extra columns
+// (Region, Contract Type); a trailing comma on every line; UTF-8 BOM; Windows-1252 (such an object
+// always has a Region column with 'Québec'/'Île-de-France', so it is never valid UTF-8); CRLF; gzip;
+// blank lines; no final newline; an upper-case `.CSV` key; one 0-byte object, one header-only object,
+// one object whose header lacks SR Number (these three need files >= 5); README.txt, an .xlsx and a
+// folder marker, which are not data objects. Value-level forms (timestamp forms, Excel escapes,
+// padded ids) are used with and without variations.
+
+import { mkdir, utimes, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { EXPORT_COLUMNS, type Kind } from '../model/export.ts';
+import { Random } from './random.ts';
+import { decideUnquotedFreeText, fitsKind } from './rule.ts';
+import { canonicalTimestamp, formatTimestamp, TIMESTAMP_FORMS, type MonthCase, type TimestampForm } from './timestamp.ts';
+import * as V from './values.ts';
+
+export interface DefectRates {
+  /** Defect 1: rows whose SR Summary / Part Description / Note Text has commas written without quotes. */
+  unquotedFreeText: number;
+  /** Defect 2: a `"` inside an unquoted field (loaded with the quote kept). */
+  strayQuotes: number;
+  /** Defect 3: fewer fields than the header (quarantined). */
+  shortRows: number;
+  /** Defect 4, share of objects: the object ends in the middle of its last row (that row quarantined). */
+  truncatedObjects: number;
+  /** Defect 5: exact duplicate rows within an object and across objects (loaded once). */
+  duplicateRows: number;
+  /** Values that do not fit their kind (stored NULL, recorded as a value issue). */
+  badValues: number;
+}
+
+export interface GenerateOptions {
+  /** Deterministic output for a seed. */
+  seed: number;
+  /** Number of data objects. */
+  files: number;
+  /** Average data rows per object. */
+  rowsPerFile: number;
+  defects?: Partial<DefectRates>;
+  /** File-level variations (default true). */
+  variations?: boolean;
+  /** Key prefix, default ''. */
+  prefix?: string;
+}
+
+export type Encoding = 'utf-8' | 'windows-1252';
+
+export interface GeneratedObject {
+  key: string;
+  body: Buffer;
+  lastModified: Date;
+  /** A data object (.csv / .csv.gz); false for README.txt, .xlsx and folder markers. */
+  data: boolean;
+  /** Text encoding of a data object (before gzip). */
+  encoding?: Encoding;
+  /** The variations and defects this object carries (for tests and the curious). */
+  features: string[];
+}
+
+export interface ExpectedFile {
+  key: string;
+  status: 'loaded' | 'failed';
+  errorClass?: string;
+  rowsRead: number;
+  rowsLoaded: number;
+  rowsQuarantined: number;
+  valueIssues: number;
+}
+
+export interface InjectedDefects {
+  unquotedFreeText: number;
+  unquotedRepaired: number;
+  unquotedAmbiguous: number;
+  unquotedNoColumnFits: number;
+  strayQuotes: number;
+  shortRows: number;
+  truncatedObjects: number;
+  duplicateRows: number;
+  duplicateRowsWithinFile: number;
+  duplicateRowsAcrossFiles: number;
+  badValues: number;
+}
+
+export interface Expected {
+  tables: { customers: number; service_requests: number; tasks: number; parts_used: number; sr_notes: number };
+  /** One per data object, in key order. */
+  files: ExpectedFile[];
+  rowsRead: number;
+  rowsLoaded: number;
+  rowsQuarantined: number;
+  valueIssues: number;
+  /** sr_number -> final sr_status (latest object wins). */
+  srStatus: Record<string, string | null>;
+  /** task_number -> final task_status. */
+  taskStatus: Record<string, string | null>;
+  /** Keys of the objects a run lists as skipped (not data). */
+  skipped: string[];
+  /** What was injected, counted over the rows of loaded objects (and objects for truncation). */
+  injected: InjectedDefects;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Columns
+
+function columnIndex(field: string): number {
+  const i = EXPORT_COLUMNS.findIndex((c) => c.field === field);
+  if (i < 0) throw new Error(`sample generator: no export column ${field}`);
+  return i;
+}
+
+const NCOL = EXPORT_COLUMNS.length;
+/** Rows carry two hidden slots after the 29 columns: the parts_used and sr_notes keys. */
+const PART_KEY = NCOL;
+const NOTE_KEY = NCOL + 1;
+const C = {
+  sr: columnIndex('sr_number'),
+  srType: columnIndex('sr_type'),
+  srStatus: columnIndex('sr_status'),
+  severity: columnIndex('severity'),
+  created: columnIndex('created_at'),
+  closed: columnIndex('closed_at'),
+  problem: columnIndex('problem_code'),
+  resolution: columnIndex('resolution_code'),
+  summary: columnIndex('summary'),
+  account: columnIndex('account_number'),
+  customerName: columnIndex('customer_name'),
+  city: columnIndex('site_city'),
+  state: columnIndex('site_state'),
+  postal: columnIndex('site_postal_code'),
+  country: columnIndex('site_country'),
+  product: columnIndex('product'),
+  serial: columnIndex('serial_number'),
+  task: columnIndex('task_number'),
+  taskType: columnIndex('task_type'),
+  taskStatus: columnIndex('task_status'),
+  technician: columnIndex('technician'),
+  start: columnIndex('scheduled_start'),
+  end: columnIndex('actual_end'),
+  part: columnIndex('part_number'),
+  partDescription: columnIndex('part_description'),
+  quantity: columnIndex('quantity'),
+  noteType: columnIndex('note_type'),
+  noteDate: columnIndex('note_date'),
+  noteText: columnIndex('note_text'),
+} as const;
+
+const KIND: readonly Kind[] = EXPORT_COLUMNS.map((c) => c.kind);
+const IS_TIMESTAMP: readonly boolean[] = KIND.map((k) => k === 'timestamp');
+const FREE_TEXT_COLUMNS = [C.summary, C.partDescription, C.noteText];
+/** SR and customer columns: the same on every row of an SR. */
+const SR_COLUMNS = [
+  C.sr, C.srType, C.srStatus, C.severity, C.created, C.closed, C.problem, C.resolution, C.summary, C.account, C.customerName,
+  C.city, C.state, C.postal, C.country, C.product, C.serial,
+];
+const IS_SR_COLUMN: readonly boolean[] = KIND.map((_, i) => SR_COLUMNS.includes(i));
+const TEXT_COLUMNS = KIND.map((k, i) => (k === 'text' || k === 'freetext' ? i : -1)).filter((i) => i >= 0);
+/** Columns that may receive a bad value: every id/timestamp/number column except SR Number. */
+const BAD_COLUMNS = KIND.map((k, i) => (k === 'text' || k === 'freetext' || i === C.sr ? -1 : i)).filter((i) => i >= 0);
+
+const BAD_VALUES: Record<Kind, readonly string[]> = {
+  digits: ['ABC', 'N/A', '#N/A', 'TBD', '12-34'],
+  alnum: ['N/A', '#N/A', '??', 'SEE NOTE'],
+  timestamp: ['N/A', 'TBD', 'pending', '00/00/0000', '0000-00-00 00:00:00'],
+  number: ['12x', 'N/A', 'two', '-', '1,5'],
+  text: [],
+  freetext: [],
+};
+for (const [kind, values] of Object.entries(BAD_VALUES)) {
+  for (const value of values) {
+    for (const form of TIMESTAMP_FORMS) {
+      if (fitsKind(kind as Kind, value, form) !== 'no') throw new Error(`sample generator: bad value ${value} fits ${kind}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The world: customers, parts, SRs
+
+interface Customer {
+  account: string;
+  name: string;
+  site: readonly [string, string, string, string];
+}
+interface Part {
+  number: string;
+  description: string;
+}
+interface PartUse {
+  part: Part;
+  quantity: string;
+  /** The parts_used key (task_number, part_number), made once. */
+  key: string;
+}
+interface Task {
+  number: string;
+  type: string;
+  stage: number;
+  technician: string;
+  startAt: number;
+  start: string;
+  end: string;
+  parts: PartUse[];
+}
+interface Note {
+  type: string;
+  date: string;
+  text: string;
+  /** The sr_notes key (sr_number, note_date, note_text), made once. */
+  key: string;
+}
+interface Sr {
+  number: string;
+  type: string;
+  stage: number;
+  severity: string;
+  createdAt: number;
+  created: string;
+  closed: string;
+  problem: string;
+  resolution: string;
+  summary: string;
+  customer: Customer;
+  product: string;
+  serial: string;
+  tasks: Task[];
+  notes: Note[];
+  nextNoteAt: number;
+  hasUndatedNote: boolean;
+  /** Index of the object that last carried the SR (-1: none yet). */
+  lastFile: number;
+  /** Its rows in that object carried no bad value. */
+  lastClean: boolean;
+}
+
+const HOUR = 3600;
+const DAY = 86400;
+const EPOCH_2023 = Date.UTC(2023, 0, 1) / 1000;
+
+function fill(template: string, rng: Random): string {
+  return template
+    .replace('{n}', () => String(rng.range(2, 999)))
+    .replace('{tech}', () => rng.pick(V.TECHNICIANS))
+    .replace('{list}', () => {
+      const count = rng.chance(0.1) ? rng.range(10, 55) : rng.range(2, 5);
+      const items: string[] = [];
+      for (let i = 1; i <= count; i++) items.push(String(i));
+      return items.join(', ');
+    });
+}
+
+class World {
+  readonly rng: Random;
+  private readonly customers: Customer[] = [];
+  private readonly parts: Part[] = [];
+  private srSeq = 0;
+  private taskSeq = 0;
+  private readonly srBase: number;
+  private readonly taskBase: number;
+  private readonly pool: Sr[] = [];
+  private readonly poolCap: number;
+
+  constructor(rng: Random, totalRows: number, rowsPerFile: number) {
+    this.rng = rng;
+    this.srBase = rng.int(5_000_000);
+    this.taskBase = rng.int(5_000_000);
+    const customerCount = Math.max(20, Math.min(50_000, Math.round(totalRows / 25)));
+    const accountBase = rng.int(1_000_000);
+    for (let i = 0; i < customerCount; i++) {
+      const n = accountBase + i * 13 + rng.int(13); // < 2_000_000: 30% get three leading zeros
+      const account = rng.chance(0.3) ? String(1_000_000 + n).padStart(10, '0') : String(1_000_000_000 + n * 7);
+      const name = rng.chance(0.6) ? `${rng.pick(V.CUSTOMER_NAMES)} #${rng.range(100, 9999)}` : rng.pick(V.CUSTOMER_NAMES);
+      this.customers.push({ account, name, site: rng.pick(V.SITES) });
+    }
+    const seen = new Set<string>();
+    while (this.parts.length < 400) {
+      const kind = rng.int(5);
+      const number =
+        kind === 0 ? `FRU${rng.digits(5)}` : kind === 1 ? `3AC0${rng.digits(7)}` : kind === 2 ? `54Y${rng.digits(4)}` : kind === 3 ? `TG${rng.digits(6)}` : `41K${rng.digits(4)}A`;
+      if (seen.has(number)) continue;
+      seen.add(number);
+      this.parts.push({ number, description: rng.pick(V.PART_DESCRIPTIONS) });
+    }
+    this.poolCap = Math.max(100, Math.min(5000, rowsPerFile));
+  }
+
+  private srNumber(): string {
+    const n = this.srBase + this.srSeq++ * 7 + this.rng.int(7);
+    const length = this.rng.int(3);
+    return String((length === 0 ? 10_000_000 : length === 1 ? 300_000_000 : 2_000_000_000) + n);
+  }
+
+  private taskNumber(): string {
+    return String(70_000_000 + this.taskBase + this.taskSeq++ * 3 + this.rng.int(3));
+  }
+
+  private newTask(sr: Sr): Task {
+    const rng = this.rng;
+    const task: Task = {
+      number: this.taskNumber(),
+      type: rng.pick(V.TASK_TYPES),
+      stage: sr.stage >= 3 ? 3 : Math.min(sr.stage, 2),
+      technician: rng.pick(V.TECHNICIANS),
+      startAt: 0,
+      start: '',
+      end: '',
+      parts: [],
+    };
+    task.startAt = sr.createdAt + rng.range(1, 72) * HOUR + rng.int(60) * 60;
+    task.start = canonicalTimestamp(task.startAt);
+    const partCount = rng.pick([0, 0, 1, 1, 1, 2, 3]);
+    for (let i = 0; i < partCount; i++) this.addPart(task);
+    if (task.stage === 3) task.end = canonicalTimestamp(task.startAt + rng.range(1, 48) * HOUR);
+    return task;
+  }
+
+  private addPart(task: Task): void {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const part = this.rng.pick(this.parts);
+      if (task.parts.some((use) => use.part === part)) continue;
+      task.parts.push({ part, quantity: this.rng.pick(V.QUANTITIES), key: partKey(task.number, part.number) });
+      return;
+    }
+  }
+
+  private addNote(sr: Sr): void {
+    const rng = this.rng;
+    let date = '';
+    if (!sr.hasUndatedNote && rng.chance(0.04)) sr.hasUndatedNote = true;
+    else {
+      sr.nextNoteAt += rng.range(10, 2880) * 60 + rng.int(60);
+      date = canonicalTimestamp(sr.nextNoteAt);
+    }
+    const text = fill(rng.pick(V.NOTES), rng);
+    sr.notes.push({ type: rng.pick(V.NOTE_TYPES), date, text, key: noteKey(sr.number, date || null, text) });
+  }
+
+  private close(sr: Sr): void {
+    sr.closed = canonicalTimestamp(sr.createdAt + rng2days(this.rng));
+    sr.resolution = this.rng.pick(V.RESOLUTION_CODES);
+  }
+
+  /** A new SR; `pooled` SRs may come back in later objects. */
+  newSr(pooled: boolean): Sr {
+    const rng = this.rng;
+    const createdAt = EPOCH_2023 + rng.int(540) * DAY + rng.int(DAY);
+    const sr: Sr = {
+      number: this.srNumber(),
+      type: rng.pick(V.SR_TYPES),
+      stage: rng.chance(0.15) ? 3 : rng.chance(0.8) ? 0 : 1,
+      severity: rng.pick(V.SEVERITIES),
+      createdAt,
+      created: canonicalTimestamp(createdAt),
+      closed: '',
+      problem: rng.pick(V.PROBLEM_CODES),
+      resolution: '',
+      summary: fill(rng.pick(V.SUMMARIES), rng),
+      customer: rng.pick(this.customers),
+      product: rng.pick(V.PRODUCTS),
+      serial: `${rng.pick(['41A', '4900', 'TC', '23B'])}${rng.digits(7)}`,
+      tasks: [],
+      notes: [],
+      nextNoteAt: createdAt,
+      hasUndatedNote: false,
+      lastFile: -1,
+      lastClean: false,
+    };
+    if (sr.stage === 3) this.close(sr);
+    const taskCount = rng.pick([0, 1, 1, 1, 2, 2, 3]);
+    for (let i = 0; i < taskCount; i++) sr.tasks.push(this.newTask(sr));
+    const noteCount = rng.pick([0, 1, 1, 2, 2, 3]);
+    for (let i = 0; i < noteCount; i++) this.addNote(sr);
+    if (pooled) {
+      this.pool.push(sr);
+      if (this.pool.length > 2 * this.poolCap) this.pool.splice(0, this.pool.length - this.poolCap);
+    }
+    return sr;
+  }
+
+  /** Moves an SR on: status, tasks, a new note, sometimes a new task or part. */
+  advance(sr: Sr): void {
+    const rng = this.rng;
+    sr.stage = Math.min(3, sr.stage + (rng.chance(0.3) ? 2 : 1));
+    if (sr.stage === 3) this.close(sr);
+    for (const task of sr.tasks) {
+      task.stage = sr.stage === 3 ? 3 : Math.min(3, task.stage + 1);
+      if (task.stage === 3 && task.end === '') task.end = canonicalTimestamp(task.startAt + rng.range(1, 48) * HOUR);
+    }
+    if (sr.stage < 3 && rng.chance(0.3)) sr.tasks.push(this.newTask(sr));
+    const task = sr.tasks.length > 0 ? rng.pick(sr.tasks) : undefined;
+    if (task && rng.chance(0.3)) this.addPart(task);
+    this.addNote(sr);
+  }
+
+  /** An SR from an earlier object that is not closed yet (to repeat with changes). */
+  pickOpen(fileIndex: number): Sr | undefined {
+    for (let attempt = 0; attempt < 6 && this.pool.length > 0; attempt++) {
+      const sr = this.rng.pick(this.pool);
+      if (sr.stage < 3 && sr.lastFile >= 0 && sr.lastFile !== fileIndex) return sr;
+    }
+    return undefined;
+  }
+
+  /** An SR from an earlier object whose rows there were clean (to repeat one row unchanged). */
+  pickUnchanged(fileIndex: number): Sr | undefined {
+    for (let attempt = 0; attempt < 6 && this.pool.length > 0; attempt++) {
+      const sr = this.rng.pick(this.pool);
+      if (sr.lastClean && sr.lastFile >= 0 && sr.lastFile !== fileIndex) return sr;
+    }
+    return undefined;
+  }
+}
+
+function rng2days(rng: Random): number {
+  return rng.range(2, 20 * 24) * HOUR + rng.int(HOUR);
+}
+
+/** The rows of an SR's current state (29 canonical values each). Pure: same state, same rows. */
+function rowsOf(sr: Sr): string[][] {
+  const base: string[] = new Array<string>(NCOL + 2).fill('');
+  base[C.sr] = sr.number;
+  base[C.srType] = sr.type;
+  base[C.srStatus] = V.SR_STATUSES[sr.stage] ?? '';
+  base[C.severity] = sr.severity;
+  base[C.created] = sr.created;
+  base[C.closed] = sr.closed;
+  base[C.problem] = sr.problem;
+  base[C.resolution] = sr.resolution;
+  base[C.summary] = sr.summary;
+  base[C.account] = sr.customer.account;
+  base[C.customerName] = sr.customer.name;
+  [base[C.city], base[C.state], base[C.postal], base[C.country]] = sr.customer.site;
+  base[C.product] = sr.product;
+  base[C.serial] = sr.serial;
+  const rows: string[][] = [];
+  for (const task of sr.tasks) {
+    const taskRow = base.slice();
+    taskRow[C.task] = task.number;
+    taskRow[C.taskType] = task.type;
+    taskRow[C.taskStatus] = V.TASK_STATUSES[task.stage] ?? '';
+    taskRow[C.technician] = task.technician;
+    taskRow[C.start] = task.start;
+    taskRow[C.end] = task.end;
+    if (task.parts.length === 0) rows.push(taskRow);
+    for (const use of task.parts) {
+      const row = taskRow.slice();
+      row[C.part] = use.part.number;
+      row[PART_KEY] = use.key;
+      row[C.partDescription] = use.part.description;
+      row[C.quantity] = use.quantity;
+      rows.push(row);
+    }
+  }
+  if (rows.length === 0) rows.push(base.slice());
+  sr.notes.forEach((note, i) => {
+    let row = rows[i];
+    if (!row) {
+      row = base.slice();
+      rows.push(row);
+    }
+    row[C.noteType] = note.type;
+    row[C.noteDate] = note.date;
+    row[C.noteText] = note.text;
+    row[NOTE_KEY] = note.key;
+  });
+  return rows;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Object shape (layout and variations)
+
+type Extra = 'Region' | 'Contract Type' | 'trailing';
+interface LayoutColumn {
+  /** Canonical column index, or -1 for an extra column. */
+  col: number;
+  header: string;
+  extra?: Extra;
+}
+
+type AccountStyle = 'plain' | 'excel-raw' | 'excel-quoted';
+
+interface Shape {
+  layout: LayoutColumn[];
+  kinds: (Kind | null)[];
+  /** Canonical column -> position in the object's header (-1: absent). */
+  posOf: number[];
+  form: TimestampForm;
+  monthCase: MonthCase;
+  accountStyle: AccountStyle;
+  padIds: boolean;
+  cp1252: boolean;
+  /** Position of Account Number when it is written as a raw Excel escape, else -1. */
+  accountAt: number;
+  /** Canonical timestamp -> as written in this object. */
+  timestamps: Map<string, string>;
+}
+
+const FILE_FEATURES = [
+  'aliases', 'headerCase', 'shuffled', 'extraColumns', 'trailingComma', 'bom', 'cp1252', 'crlf', 'gzip',
+  'blankLines', 'noFinalNewline', 'upperCaseExt',
+] as const;
+type FileFeature = (typeof FILE_FEATURES)[number];
+const FEATURE_SHARE: Record<FileFeature, number> = {
+  aliases: 0.35, headerCase: 0.3, shuffled: 0.35, extraColumns: 0.3, trailingComma: 0.2, bom: 0.2, cp1252: 0.2,
+  crlf: 0.3, gzip: 0.15, blankLines: 0.3, noFinalNewline: 0.1, upperCaseExt: 0,
+};
+
+function headerText(col: number, features: ReadonlySet<string>, rng: Random): string {
+  const column = EXPORT_COLUMNS[col];
+  if (!column) throw new Error(`sample generator: no column ${col}`);
+  let name = features.has('aliases') && column.aliases.length > 0 && rng.chance(0.6) ? rng.pick(column.aliases) : column.header;
+  if (features.has('headerCase')) {
+    const style = rng.int(4);
+    if (style === 1) name = name.toLowerCase();
+    else if (style === 2) name = name.toUpperCase();
+    if (rng.chance(0.3)) name = name.replace(' ', '  ');
+    if (rng.chance(0.3)) name = ` ${name} `;
+  }
+  return name;
+}
+
+function makeShape(features: ReadonlySet<string>, rng: Random, dropSr: boolean): Shape {
+  let layout: LayoutColumn[] = EXPORT_COLUMNS.map((_, col) => ({ col, header: headerText(col, features, rng) }));
+  if (dropSr) layout = layout.filter((c) => c.col !== C.sr);
+  if (features.has('shuffled')) rng.shuffle(layout);
+  if (features.has('extraColumns') || features.has('cp1252')) {
+    const extras: Extra[] = features.has('cp1252') ? ['Region'] : [];
+    if (!features.has('cp1252') || rng.chance(0.5)) {
+      if (rng.chance(0.5)) extras.push('Contract Type');
+      if (extras.length === 0 || rng.chance(0.3)) extras.push(extras.includes('Contract Type') ? 'Region' : 'Contract Type');
+    }
+    for (const extra of extras) {
+      layout.splice(rng.int(layout.length + 1), 0, { col: -1, header: features.has('headerCase') && rng.chance(0.5) ? extra.toUpperCase() : extra, extra });
+    }
+  }
+  if (features.has('trailingComma')) layout.push({ col: -1, header: '', extra: 'trailing' });
+  const posOf = new Array<number>(NCOL).fill(-1);
+  layout.forEach((c, i) => {
+    if (c.col >= 0) posOf[c.col] = i;
+  });
+  const accountStyle = rng.pick<AccountStyle>(['plain', 'plain', 'excel-raw', 'excel-quoted']);
+  return {
+    layout,
+    kinds: layout.map((c) => (c.col >= 0 ? (KIND[c.col] ?? null) : null)),
+    posOf,
+    form: rng.pick(TIMESTAMP_FORMS),
+    monthCase: rng.pick<MonthCase>(['upper', 'upper', 'title', 'lower']),
+    accountStyle,
+    padIds: rng.chance(0.25),
+    cp1252: features.has('cp1252'),
+    accountAt: accountStyle === 'excel-raw' ? (posOf[C.account] ?? -1) : -1,
+    timestamps: new Map(),
+  };
+}
+
+function needsQuotes(cell: string): boolean {
+  for (let i = 0; i < cell.length; i++) {
+    const c = cell.charCodeAt(i);
+    if (c === 44 || c === 34 || c === 10 || c === 13) return true;
+  }
+  return false;
+}
+
+function quote(cell: string): string {
+  return `"${cell.replaceAll('"', '""')}"`;
+}
+
+interface BadCell {
+  col: number;
+  raw: string;
+}
+
+const CP1252_REGIONS = ['Québec', 'Île-de-France'];
+
+/** The value of an extra (unknown) column. */
+function extraCell(column: LayoutColumn, shape: Shape, rng: Random): string {
+  if (column.extra === 'Region') return shape.cp1252 ? rng.pick(CP1252_REGIONS) : rng.pick(V.REGIONS);
+  if (column.extra === 'Contract Type') return rng.pick(V.CONTRACT_TYPES);
+  return '';
+}
+
+/** A canonical value as the object writes it (before CSV quoting). */
+function cellText(col: number, value: string, shape: Shape, rng: Random): string {
+  if (value === '') return value;
+  if (IS_TIMESTAMP[col]) {
+    let text = shape.timestamps.get(value);
+    if (text === undefined) {
+      text = formatTimestamp(value, shape.form, shape.monthCase);
+      shape.timestamps.set(value, text);
+    }
+    return text;
+  }
+  if (col === C.account && shape.accountStyle !== 'plain') return `="${value}"`;
+  if (shape.padIds && (col === C.task || col === C.serial) && rng.chance(0.3)) return rng.chance(0.5) ? `  ${value}` : `${value} `;
+  return value;
+}
+
+/** The fields of a row in the object's layout, as a CSV parser returns them. */
+function renderCells(row: readonly string[], bad: BadCell | null, shape: Shape, rng: Random): string[] {
+  const cells = new Array<string>(shape.layout.length);
+  for (let p = 0; p < shape.layout.length; p++) {
+    const column = shape.layout[p] as LayoutColumn;
+    const col = column.col;
+    cells[p] = col < 0 ? extraCell(column, shape, rng) : bad !== null && bad.col === col ? bad.raw : cellText(col, row[col] ?? '', shape, rng);
+  }
+  return cells;
+}
+
+/** One CSV line; the field at `rawAt` (a defect) is written without quotes. */
+function serialize(cells: readonly string[], shape: Shape, rawAt = -1, count = cells.length): string {
+  const out = new Array<string>(count);
+  for (let p = 0; p < count; p++) {
+    const cell = cells[p] as string;
+    out[p] = p === rawAt || (p === shape.accountAt && cell.startsWith('="')) || !needsQuotes(cell) ? cell : quote(cell);
+  }
+  return out.join(',');
+}
+
+/** A field as written in the line (quoted when it must be). */
+function written(p: number, cell: string, shape: Shape): string {
+  return (p === shape.accountAt && cell.startsWith('="')) || !needsQuotes(cell) ? cell : quote(cell);
+}
+
+/**
+ * The line of a row without a defect: the same as serialize(renderCells(...)), faster. The SR and
+ * customer fields are the same on every row of an SR's block, so `block` keeps them by position.
+ */
+function renderLine(row: readonly string[], bad: BadCell | null, shape: Shape, rng: Random, block: (string | undefined)[]): string {
+  const n = shape.layout.length;
+  const out = new Array<string>(n);
+  for (let p = 0; p < n; p++) {
+    const column = shape.layout[p] as LayoutColumn;
+    const col = column.col;
+    if (col < 0) out[p] = written(p, extraCell(column, shape, rng), shape);
+    else if (bad !== null && bad.col === col) out[p] = written(p, bad.raw, shape);
+    else if (IS_SR_COLUMN[col]) {
+      let cell = block[p];
+      if (cell === undefined) {
+        cell = written(p, cellText(col, row[col] ?? '', shape, rng), shape);
+        block[p] = cell;
+      }
+      out[p] = cell;
+    } else out[p] = written(p, cellText(col, row[col] ?? '', shape, rng), shape);
+  }
+  return out.join(',');
+}
+
+/** A free-text value that can be written unquoted and split by its commas. */
+function unquotable(value: string): boolean {
+  return value.includes(',') && !value.includes('"') && !value.includes('\n') && !value.includes('\r');
+}
+
+/** A value whose only reason to be quoted is one `"` in its middle. */
+function strayQuotable(value: string): boolean {
+  const q = value.indexOf('"');
+  return (
+    q > 0 && q < value.length - 1 && value.indexOf('"', q + 1) < 0 && !value.includes(',') && !value.includes('\n') && !value.includes('\r')
+  );
+}
+
+/**
+ * Cuts a line so that a parser sees fewer fields than the header, or an open quote at the end of
+ * the object. Quotes only open a field at its start, as a lenient parser reads stray quotes.
+ */
+export function truncateLine(line: string, headerFields: number, rng: Random): string {
+  const short: number[] = [];
+  const open: number[] = [];
+  let fields = 1;
+  let state: 'start' | 'plain' | 'quoted' | 'quote' = 'start';
+  let content = false;
+  for (let i = 0; i < line.length - 1; i++) {
+    const ch = line[i];
+    if (ch !== ' ') content = true;
+    if (state === 'start') {
+      if (ch === '"') state = 'quoted';
+      else if (ch === ',') fields++;
+      else state = 'plain';
+    } else if (state === 'plain') {
+      if (ch === ',') {
+        fields++;
+        state = 'start';
+      }
+    } else if (state === 'quoted') {
+      if (ch === '"') state = 'quote';
+    } else if (ch === '"') state = 'quoted';
+    else if (ch === ',') {
+      fields++;
+      state = 'start';
+    } else state = 'plain';
+    if (!content) continue;
+    if (state === 'quoted' && ch !== '"') open.push(i + 1);
+    else if ((state === 'start' || state === 'plain') && fields < headerFields) short.push(i + 1);
+  }
+  const cuts = open.length > 0 && (short.length === 0 || rng.chance(0.4)) ? open : short;
+  if (cuts.length === 0) throw new Error('sample generator: no place to truncate the last row');
+  return line.slice(0, rng.pick(cuts));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records and the oracle
+
+interface Rec {
+  line: string;
+  load: boolean;
+  row: readonly string[] | null;
+  bad: BadCell | null;
+}
+
+function partKey(task: string, part: string): string {
+  return `${task}\u0000${part}`;
+}
+
+/** NULL compares equal to NULL in keys. */
+function noteKey(sr: string | null, date: string | null, text: string): string {
+  return `${sr ?? '\u0001'}\u0000${date ?? '\u0001'}\u0000${text}`;
+}
+
+class Oracle {
+  readonly customers = new Set<string>();
+  readonly srs = new Map<string, string | null>();
+  readonly tasks = new Map<string, string | null>();
+  readonly parts = new Set<string>();
+  readonly notes = new Set<string>();
+
+  /** A loaded row, in load order: the later row wins. */
+  apply(row: readonly string[], bad: BadCell | null): void {
+    const value = (col: number): string | null => (bad !== null && bad.col === col ? null : row[col] || null);
+    const account = value(C.account);
+    if (account !== null) this.customers.add(account);
+    const sr = value(C.sr);
+    if (sr !== null) this.srs.set(sr, value(C.srStatus));
+    const task = value(C.task);
+    if (task !== null) {
+      this.tasks.set(task, value(C.taskStatus));
+      const part = value(C.part);
+      if (part !== null) this.parts.add(row[PART_KEY] ?? partKey(task, part));
+    }
+    const noteText = value(C.noteText);
+    if (noteText !== null) this.notes.add(bad !== null && bad.col === C.noteDate ? noteKey(sr, null, noteText) : (row[NOTE_KEY] ?? ''));
+  }
+}
+
+interface Rates extends DefectRates {
+  /** Probability that an original row gets a copy within the object, and owes one across objects. */
+  readonly dupEach: number;
+  /** Original rows are 1 - duplicateRows of all rows: row rates are scaled by 1 / that. */
+  readonly rowScale: number;
+}
+
+function emptyInjected(): InjectedDefects {
+  return {
+    unquotedFreeText: 0, unquotedRepaired: 0, unquotedAmbiguous: 0, unquotedNoColumnFits: 0, strayQuotes: 0, shortRows: 0,
+    truncatedObjects: 0, duplicateRows: 0, duplicateRowsWithinFile: 0, duplicateRowsAcrossFiles: 0, badValues: 0,
+  };
+}
+
+/**
+ * Defects owed: a Bernoulli draw adds one, the next row that can carry the defect takes it, so a rate
+ * holds even when few rows qualify.
+ */
+type Debt = Record<'unquoted' | 'stray' | 'bad' | 'within' | 'across', number>;
+
+/** Renders the rows of one object, deciding its row defects. */
+class FileWriter {
+  /** The object's lines so far (header and blank lines included). */
+  readonly lines: string[] = [];
+  /** Records written, the one held back included. */
+  count = 0;
+  /** The last record is held back: it may still be truncated. */
+  private pending: Rec | null = null;
+  private readonly oracle: Oracle | null;
+  private readonly expected: ExpectedFile;
+  private readonly blankEvery: number;
+  private readonly world: World;
+  private readonly rng: Random;
+  private readonly shape: Shape;
+  private readonly rates: Rates;
+  private readonly debt: Debt;
+  private readonly injected: InjectedDefects;
+  private readonly fileIndex: number;
+
+  constructor(
+    world: World, shape: Shape, rates: Rates, debt: Debt, injected: InjectedDefects, fileIndex: number,
+    oracle: Oracle | null, expected: ExpectedFile, blankEvery: number,
+  ) {
+    this.oracle = oracle;
+    this.expected = expected;
+    this.blankEvery = blankEvery;
+    this.world = world;
+    this.rng = world.rng;
+    this.shape = shape;
+    this.rates = rates;
+    this.debt = debt;
+    this.injected = injected;
+    this.fileIndex = fileIndex;
+  }
+
+  private push(rec: Rec): void {
+    if (this.pending) this.write(this.pending);
+    this.pending = rec;
+    this.count++;
+  }
+
+  /** Writes the line and, unless the object fails, loads or quarantines the row in the oracle. */
+  private write(rec: Rec): void {
+    if (this.blankEvery > 0 && this.rng.int(this.blankEvery) === 0) this.lines.push('');
+    this.lines.push(rec.line);
+    if (!this.oracle) return;
+    this.expected.rowsRead++;
+    if (rec.load && rec.row) {
+      this.expected.rowsLoaded++;
+      if (rec.bad) this.expected.valueIssues++;
+      this.oracle.apply(rec.row, rec.bad);
+    } else this.expected.rowsQuarantined++;
+  }
+
+  /** Writes the held-back record, cut first when the object is truncated. Returns whether it was cut. */
+  finish(truncate: boolean): boolean {
+    const last = this.pending;
+    if (!last) return false;
+    this.pending = null;
+    if (truncate) this.write({ line: truncateLine(last.line, this.shape.layout.length, this.rng), load: false, row: null, bad: null });
+    else this.write(last);
+    return truncate;
+  }
+
+  private want(kind: keyof Debt, p: number): boolean {
+    if (this.rng.chance(p)) this.debt[kind]++;
+    return this.debt[kind] > 0;
+  }
+
+  /** Clean rows only (the object without SR Number). */
+  plain(sr: Sr): void {
+    const block: (string | undefined)[] = [];
+    for (const row of rowsOf(sr)) this.push({ line: renderLine(row, null, this.shape, this.rng, block), load: true, row, bad: null });
+  }
+
+  /** One SR's rows, with defects; returns how many original (non-copy) rows were written. */
+  emit(sr: Sr): number {
+    const rng = this.rng;
+    const rows = rowsOf(sr);
+    const recs: Rec[] = [];
+    const special: boolean[] = [];
+    const block: (string | undefined)[] = [];
+    const scale = this.rates.rowScale;
+    for (const row of rows) {
+      // Every original row draws for every defect (the draws become debts); rates are shares of all
+      // data rows, copies included, hence the scale.
+      this.want('unquoted', this.rates.unquotedFreeText * scale);
+      this.want('stray', this.rates.strayQuotes * scale);
+      this.want('bad', this.rates.badValues * scale);
+      let rec: Rec | undefined;
+      if (rng.chance(this.rates.shortRows * scale)) {
+        const cells = renderCells(row, null, this.shape, rng);
+        const keep = rng.range(Math.max(2, Math.floor(cells.length / 3)), cells.length - 2);
+        rec = { line: serialize(cells, this.shape, -1, keep), load: false, row, bad: null };
+        this.injected.shortRows++;
+      } else if (this.debt.unquoted > 0) {
+        rec = this.unquoted(row);
+        if (rec) this.debt.unquoted--;
+      }
+      let isSpecial = rec !== undefined;
+      if (!rec) {
+        let bad: BadCell | null = null;
+        if (this.debt.bad > 0) {
+          bad = this.badCell(row);
+          if (bad) {
+            this.debt.bad--;
+            this.injected.badValues++;
+          }
+        }
+        let rawAt = -1;
+        if (this.debt.stray > 0) {
+          // Text values are written as they are, so the canonical row tells which can carry a stray quote.
+          const candidates = TEXT_COLUMNS.filter((col) => (this.shape.posOf[col] as number) >= 0 && strayQuotable(row[col] ?? ''));
+          if (candidates.length > 0) {
+            rawAt = this.shape.posOf[rng.pick(candidates)] as number;
+            this.debt.stray--;
+            this.injected.strayQuotes++;
+          }
+        }
+        const line = rawAt >= 0 ? serialize(renderCells(row, bad, this.shape, rng), this.shape, rawAt) : renderLine(row, bad, this.shape, rng, block);
+        rec = { line, load: true, row, bad };
+        isSpecial = bad !== null || rawAt >= 0;
+      }
+      recs.push(rec);
+      special.push(isSpecial);
+    }
+    // Exact copies within the object: at the end of the SR's block when no later row of the block
+    // carries a bad value (which a copy would overwrite), else right after the row.
+    const out: Rec[] = [];
+    const tail: Rec[] = [];
+    recs.forEach((rec, i) => {
+      out.push(rec);
+      if (!this.want('within', this.rates.dupEach) || special[i] || !rec.load) return;
+      this.debt.within--;
+      this.injected.duplicateRows++;
+      this.injected.duplicateRowsWithinFile++;
+      if (recs.slice(i + 1).some((later) => later.bad !== null)) out.push(rec);
+      else tail.push(rec);
+    });
+    for (const rec of out) this.push(rec);
+    for (const rec of tail) this.push(rec);
+    sr.lastFile = this.fileIndex;
+    sr.lastClean = recs.every((rec) => rec.bad === null);
+    return rows.length;
+  }
+
+  /** Rows copied unchanged from SRs of earlier objects, as many as owed. */
+  copiesAcross(originalRows: number): void {
+    for (let i = 0; i < originalRows; i++) if (this.rng.chance(this.rates.dupEach)) this.debt.across++;
+    while (this.debt.across > 0) {
+      const sr = this.world.pickUnchanged(this.fileIndex);
+      if (!sr) return;
+      const row = this.rng.pick(rowsOf(sr));
+      this.push({ line: renderLine(row, null, this.shape, this.rng, []), load: true, row, bad: null });
+      this.debt.across--;
+      this.injected.duplicateRows++;
+      this.injected.duplicateRowsAcrossFiles++;
+    }
+  }
+
+  private badCell(row: readonly string[]): BadCell | null {
+    const candidates = BAD_COLUMNS.filter((col) => row[col] !== '' && this.shape.posOf[col] !== undefined && (this.shape.posOf[col] as number) >= 0);
+    if (candidates.length === 0) return null;
+    const col = this.rng.pick(candidates);
+    return { col, raw: this.rng.pick(BAD_VALUES[KIND[col] as Kind]) };
+  }
+
+  /** Defect 1 on a row, decided by the spec rule; undefined when no determinate variant exists. */
+  private unquoted(row: readonly string[]): Rec | undefined {
+    const rng = this.rng;
+    const shape = this.shape;
+    const candidates = rng.shuffle(FREE_TEXT_COLUMNS.filter((col) => (shape.posOf[col] as number) >= 0 && unquotable(row[col] ?? '')));
+    if (candidates.length === 0) return undefined;
+    const wantRepair = rng.chance(0.75);
+    type Outcome = { rec: Rec; result: 'repaired' | 'ambiguous' | 'no-column-fits' };
+    const attempt = (bad: BadCell | null): { repair?: Outcome; quarantine?: Outcome } => {
+      const cells = renderCells(row, bad, shape, rng);
+      const found: { repair?: Outcome; quarantine?: Outcome } = {};
+      for (const col of candidates) {
+        const p = shape.posOf[col] as number;
+        const fields = [...cells.slice(0, p), ...(cells[p] as string).split(','), ...cells.slice(p + 1)];
+        const decision = decideUnquotedFreeText(fields, shape.kinds, shape.form);
+        const line = serialize(cells, shape, p);
+        if (decision.outcome === 'repair' && decision.position === p) found.repair ??= { rec: { line, load: true, row, bad }, result: 'repaired' };
+        if (decision.outcome === 'quarantine') found.quarantine ??= { rec: { line, load: false, row, bad }, result: decision.reason };
+      }
+      return found;
+    };
+    const clean = attempt(null);
+    let chosen = wantRepair ? (clean.repair ?? clean.quarantine) : clean.quarantine;
+    if (!chosen && !wantRepair) {
+      const bad = this.badCell(row);
+      if (bad) chosen = attempt(bad).quarantine;
+      chosen ??= clean.repair;
+    }
+    if (!chosen) return undefined;
+    this.injected.unquotedFreeText++;
+    if (chosen.result === 'repaired') this.injected.unquotedRepaired++;
+    else if (chosen.result === 'ambiguous') this.injected.unquotedAmbiguous++;
+    else this.injected.unquotedNoColumnFits++;
+    return chosen.rec;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Objects
+
+const BASE_TIME = Date.UTC(2024, 0, 2, 6, 0, 0);
+
+function clampRate(name: string, value: number | undefined): number {
+  const v = value ?? 0;
+  if (!Number.isFinite(v) || v < 0 || v > 1) throw new Error(`sample generator: defect rate ${name} must be between 0 and 1, got ${value}`);
+  return v;
+}
+
+function encodeText(text: string, cp1252: boolean): Buffer {
+  return cp1252 ? V.encodeCp1252(text) : Buffer.from(text, 'utf8');
+}
+
+type Special = 'empty' | 'header-only' | 'missing-sr';
+
+export function generateExports(options: GenerateOptions): { objects: GeneratedObject[]; expected: Expected } {
+  const rng = new Random(options.seed);
+  const files = Math.max(0, Math.floor(options.files));
+  const rowsPerFile = Math.max(0, options.rowsPerFile);
+  const variations = options.variations ?? true;
+  const prefix = options.prefix ?? '';
+  const d = options.defects ?? {};
+  const duplicateRows = Math.min(0.9, clampRate('duplicateRows', d.duplicateRows));
+  const rates: Rates = {
+    unquotedFreeText: clampRate('unquotedFreeText', d.unquotedFreeText),
+    strayQuotes: clampRate('strayQuotes', d.strayQuotes),
+    shortRows: clampRate('shortRows', d.shortRows),
+    truncatedObjects: clampRate('truncatedObjects', d.truncatedObjects),
+    duplicateRows,
+    badValues: clampRate('badValues', d.badValues),
+    // Each original row is followed by a copy within the object, and owes a copy across objects,
+    // each with this probability: copies are then `duplicateRows` of all rows.
+    dupEach: duplicateRows / (2 * (1 - duplicateRows)),
+    rowScale: 1 / (1 - duplicateRows),
+  };
+
+  // Special objects and per-object variations.
+  const specials = new Map<number, Special>();
+  if (variations && files >= 5) {
+    const order = rng.shuffle(Array.from({ length: files - 1 }, (_, i) => i + 1));
+    specials.set(order[0] as number, 'empty');
+    specials.set(order[1] as number, 'header-only');
+    specials.set(order[2] as number, 'missing-sr');
+  }
+  const regular = Array.from({ length: files }, (_, i) => i).filter((i) => !specials.has(i));
+  const features = new Map<number, Set<string>>();
+  for (let i = 0; i < files; i++) features.set(i, new Set());
+  if (variations) {
+    for (const i of regular) {
+      const set = features.get(i) as Set<string>;
+      for (const f of FILE_FEATURES) if (rng.chance(FEATURE_SHARE[f])) set.add(f);
+      if (set.has('bom') && set.has('cp1252')) set.delete(rng.chance(0.5) ? 'bom' : 'cp1252');
+    }
+    for (const f of FILE_FEATURES) {
+      if (regular.length === 0 || regular.some((i) => features.get(i)?.has(f))) continue;
+      const set = features.get(rng.pick(regular)) as Set<string>;
+      set.add(f);
+      if (f === 'bom') set.delete('cp1252');
+      if (f === 'cp1252') set.delete('bom');
+    }
+  }
+  const truncatedCount = Math.min(regular.length, Math.floor(rates.truncatedObjects * regular.length + rng.next()));
+  const truncated = new Set(rng.shuffle(regular.slice()).slice(0, truncatedCount));
+  const perRegular = regular.length > 0 ? (files * rowsPerFile) / regular.length : 0;
+
+  const world = new World(rng, files * rowsPerFile, rowsPerFile);
+  const oracle = new Oracle();
+  const injected = emptyInjected();
+  const debt = { unquoted: 0, stray: 0, bad: 0, within: 0, across: 0 };
+  const objects: GeneratedObject[] = [];
+  const expectedFiles: ExpectedFile[] = [];
+  const half = Math.ceil(files / 2);
+
+  for (let index = 0; index < files; index++) {
+    const special = specials.get(index);
+    const set = features.get(index) as Set<string>;
+    const fileFeatures = [...set];
+    const gzip = set.has('gzip');
+    const folder = index < half ? '2023' : '2024';
+    const key = `${prefix}exports/${folder}/export_${String(index + 1).padStart(5, '0')}.${set.has('upperCaseExt') ? 'CSV' : 'csv'}${gzip ? '.gz' : ''}`;
+    const lastModified = new Date(BASE_TIME + index * HOUR * 1000);
+    const eol = set.has('crlf') ? '\r\n' : '\n';
+    const shape = makeShape(set, rng, special === 'missing-sr');
+    const header = shape.layout.map((c) => c.header).join(',');
+    const bom = set.has('bom') ? '\uFEFF' : '';
+    const expectedFile: ExpectedFile = { key, status: 'loaded', rowsRead: 0, rowsLoaded: 0, rowsQuarantined: 0, valueIssues: 0 };
+
+    if (special === 'empty') {
+      objects.push({ key, body: Buffer.alloc(0), lastModified, data: true, encoding: 'utf-8', features: ['empty'] });
+      expectedFiles.push(expectedFile);
+      continue;
+    }
+    if (special === 'header-only') {
+      objects.push({ key, body: Buffer.from(header + eol, 'utf8'), lastModified, data: true, encoding: 'utf-8', features: ['header-only'] });
+      expectedFiles.push(expectedFile);
+      continue;
+    }
+
+    const failed = special === 'missing-sr';
+    const target = failed ? Math.max(1, Math.min(50, Math.round(rowsPerFile))) : Math.round(perRegular * (0.7 + 0.6 * rng.next()));
+    const blank = set.has('blankLines');
+    const writer = new FileWriter(
+      world, shape, rates, debt, failed ? emptyInjected() : injected, index, failed ? null : oracle, expectedFile,
+      blank ? Math.max(2, Math.floor(target / 3)) : 0,
+    );
+    if (blank && !bom && rng.chance(0.5)) writer.lines.push('');
+    writer.lines.push(header);
+    if (failed) {
+      while (writer.count < target) writer.plain(world.newSr(false));
+      expectedFile.status = 'failed';
+      expectedFile.errorClass = 'MISSING_REQUIRED_COLUMNS';
+      fileFeatures.push('missing-sr');
+    } else {
+      let originals = 0;
+      const inThisFile = new Set<Sr>();
+      while (originals < target) {
+        const repeat = rng.chance(0.2) ? world.pickOpen(index) : undefined;
+        let sr: Sr;
+        if (repeat && !inThisFile.has(repeat)) {
+          world.advance(repeat);
+          sr = repeat;
+        } else sr = world.newSr(true);
+        inThisFile.add(sr);
+        const written = writer.emit(sr);
+        originals += written;
+        writer.copiesAcross(written);
+      }
+    }
+    const rows = writer.count;
+    const isTruncated = writer.finish(truncated.has(index) && rows > 0);
+    if (isTruncated) {
+      injected.truncatedObjects++;
+      fileFeatures.push('truncated');
+    }
+
+    // The text: header, rows, blank lines, final newline.
+    let text = bom + writer.lines.join(eol);
+    if (!isTruncated && !(set.has('noFinalNewline') && rows > 0)) {
+      text += eol;
+      if (blank && rng.chance(0.5)) text += eol;
+    }
+    let body = encodeText(text, shape.cp1252);
+    if (gzip) body = gzipSync(body, { level: 1 });
+    objects.push({ key, body, lastModified, data: true, encoding: shape.cp1252 ? 'windows-1252' : 'utf-8', features: fileFeatures });
+    expectedFiles.push(expectedFile);
+  }
+
+  const skipped: string[] = [];
+  if (variations) {
+    const before = new Date(BASE_TIME - DAY * 1000);
+    const others: GeneratedObject[] = [
+      {
+        key: `${prefix}README.txt`,
+        body: Buffer.from('Toshiba service-request exports.\nOne CSV per export run; see the data contract.\n', 'utf8'),
+        lastModified: before,
+        data: false,
+        features: ['not-data'],
+      },
+      { key: `${prefix}exports/2024/`, body: Buffer.alloc(0), lastModified: before, data: false, features: ['folder-marker'] },
+      {
+        key: `${prefix}exports/2024/service_summary.xlsx`,
+        body: Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04, 0x14, 0x00, 0x06, 0x00]), Buffer.from(Array.from({ length: 256 }, () => rng.int(256)))]),
+        lastModified: before,
+        data: false,
+        features: ['not-data'],
+      },
+    ];
+    objects.push(...others);
+    skipped.push(...others.map((o) => o.key));
+  }
+  objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  skipped.sort();
+
+  const sum = (f: (e: ExpectedFile) => number): number => expectedFiles.reduce((n, e) => n + f(e), 0);
+  const expected: Expected = {
+    tables: {
+      customers: oracle.customers.size,
+      service_requests: oracle.srs.size,
+      tasks: oracle.tasks.size,
+      parts_used: oracle.parts.size,
+      sr_notes: oracle.notes.size,
+    },
+    files: expectedFiles,
+    rowsRead: sum((e) => e.rowsRead),
+    rowsLoaded: sum((e) => e.rowsLoaded),
+    rowsQuarantined: sum((e) => e.rowsQuarantined),
+    valueIssues: sum((e) => e.valueIssues),
+    srStatus: Object.fromEntries(oracle.srs),
+    taskStatus: Object.fromEntries(oracle.tasks),
+    skipped,
+    injected,
+  };
+  return { objects, expected };
+}
+
+/** Writes objects under `dir` (subfolders created, folder markers as folders), mtimes = lastModified. */
+export async function writeExports(dir: string, objects: readonly GeneratedObject[]): Promise<void> {
+  const root = path.resolve(dir);
+  await mkdir(root, { recursive: true });
+  for (const object of objects) {
+    const target = path.resolve(root, object.key);
+    if (target !== root && !target.startsWith(root + path.sep)) throw new Error(`writeExports: key ${object.key} leaves ${dir}`);
+    if (object.key.endsWith('/')) {
+      await mkdir(target, { recursive: true });
+      continue;
+    }
+    await mkdir(path.dirname(target), { recursive: true });
+    await writeFile(target, object.body);
+    await utimes(target, object.lastModified, object.lastModified);
+  }
+}
