@@ -153,7 +153,13 @@ async function runInSpan(settings: Settings, logger: Logger, options: RunOptions
     for (const object of plan.load) {
       if (signal.aborted) break;
       rowsInFlight = 0;
-      const result = await loadOne(object, { client, source, logger, runId, traceId, settings, signal, onRows: (rows) => (rowsInFlight = rows) });
+      let result: Awaited<ReturnType<typeof loadOne>>;
+      try {
+        result = await loadOne(object, { client, source, logger, runId, traceId, settings, signal, onRows: (rows) => (rowsInFlight = rows) });
+      } finally {
+        // The file's transaction has ended, whatever its outcome: the source may drop its local copy.
+        await source.release?.(object).catch((error: unknown) => logger.warn({ object_key: object.key, err: errorMessage(error) }, 'could not remove the local copy'));
+      }
       rowsInFlight = 0;
       if (result === 'aborted') break;
       account(summary, result);
@@ -171,6 +177,12 @@ async function runInSpan(settings: Settings, logger: Logger, options: RunOptions
     }
     await writeFailedFilesLog(client, settings.stateDir).catch((error) => logger.warn({ err: errorMessage(error) }, 'could not write failed_files_log.json'));
     return finish(summary, started);
+  } catch (error) {
+    // E.g. the source cannot be listed: the summary says the run failed, and why, in one sentence.
+    summary.status = 'failed';
+    summary.error = errorMessage(error);
+    finish(summary, started);
+    throw error;
   } finally {
     if (progress) clearInterval(progress);
     if (summary.status !== 'locked') {
