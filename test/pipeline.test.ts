@@ -192,7 +192,8 @@ describe('a crash in the middle of a file', () => {
 
   test('leaves no trace of that file, and the next run completes it', async () => {
     const [first, second] = [...expected.files].sort((a, b) => (a.key < b.key ? -1 : 1));
-    const run = startCli(['run'], runEnv(db, dir, stateDir, { ETL_PROGRESS_INTERVAL: '0.05' }));
+    // One object at a time, so that the first is committed while the second is in flight.
+    const run = startCli(['run'], runEnv(db, dir, stateDir, { ETL_PROGRESS_INTERVAL: '0.05', ETL_LOAD_CONCURRENCY: '1' }));
     let firstLoaded = false;
     for await (const line of run.lines) {
       if (line.msg === 'file loaded' && line.object_key === first!.key) firstLoaded = true;

@@ -13,6 +13,7 @@ export interface Settings {
   progressIntervalMs: number;
   rejectThreshold: number;
   rejectThresholdMinRows: number;
+  loadConcurrency: number;
   retryBaseSeconds: number;
   retryMaxSeconds: number;
   s3: { region: string; endpoint?: string; forcePathStyle: boolean; credentials?: { accessKeyId: string; secretAccessKey: string } };
@@ -69,6 +70,7 @@ export function loadSettings(options: LoadOptions = {}): Settings {
     progressIntervalMs: Math.round(config.get('progress_interval_seconds') * 1000),
     rejectThreshold: config.get('reject_threshold'),
     rejectThresholdMinRows: config.get('reject_threshold_min_rows'),
+    loadConcurrency: Math.max(1, config.get('load_concurrency')),
     retryBaseSeconds: config.get('retry_base_seconds'),
     retryMaxSeconds: config.get('retry_max_seconds'),
     s3: {

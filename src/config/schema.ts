@@ -49,6 +49,12 @@ export const configSchema = {
     default: 5,
     env: 'ETL_REJECT_THRESHOLD_MIN_ROWS',
   },
+  load_concurrency: {
+    doc: 'Objects loaded at the same time, each on its own database connection (parsing one while Postgres merges another).',
+    format: 'nat',
+    default: 2,
+    env: 'ETL_LOAD_CONCURRENCY',
+  },
   retry_base_seconds: { doc: 'Delay before the first retry of a failed file; doubles with each attempt.', format: 'nat', default: 300, env: 'ETL_RETRY_BASE_SECONDS' },
   retry_max_seconds: { doc: 'Longest delay between retries of a failed file.', format: 'nat', default: 86400, env: 'ETL_RETRY_MAX_SECONDS' },
 } as const;

@@ -60,6 +60,8 @@ export class CsvRecordReader {
   private parserBase = 0;
   private parsedUpTo = 0;
   private pending: Array<{ fields: string[]; end: number }> = [];
+  /** Records the current parser has produced that were not blank. */
+  private parserRecords = 0;
   private restartAt: number | undefined;
   private lastYielded: CsvRecord | undefined;
   private ended = false;
@@ -126,7 +128,14 @@ export class CsvRecordReader {
         this.parsedUpTo = next.end;
         const fields = next.fields;
         // Blank (or white-space only) lines are not rows.
-        if (fields.length === 1 && fields[0]!.trim() === '') continue;
+        if (fields.length === 1 && fields[0]!.trim() === '') {
+          // csv-parse takes its first record's length as the expected one and builds an error
+          // (with a stack trace) for every record of another length: a blank first line would make
+          // that every row. Start a fresh parser after it instead.
+          if (this.parserRecords === 0) this.restart(next.end);
+          continue;
+        }
+        this.parserRecords++;
         const line = this.lineAt(start);
         const lineCount = this.countNewlines(start, next.end) + (this.endsWithNewline(next.end) ? 0 : 1);
         const record: CsvRecord = {
@@ -200,6 +209,7 @@ export class CsvRecordReader {
     this.parser.on('error', () => {}); // the old parser's late error event is already handled
     this.parser.destroy();
     this.pending = [];
+    this.parserRecords = 0;
     this.parsedUpTo = at;
     this.parserBase = at;
     this.discardBefore(Math.min(at, this.mark));
