@@ -139,10 +139,11 @@ async function runInSpan(settings: Settings, logger: Logger, options: RunOptions
       );
     }
 
-    let rowsInFlight = 0;
+    // Rows of the files in flight, per worker, for the progress line.
+    const inFlight = new Map<number, number>();
     progress = setInterval(() => {
       const seconds = (Date.now() - started.getTime()) / 1000;
-      const rows = summary.rows.read + rowsInFlight;
+      const rows = summary.rows.read + [...inFlight.values()].reduce((a, b) => a + b, 0);
       logger.info(
         { files_done: summary.files.loaded + summary.files.failed, files_failed: summary.files.failed, files_total: plan.load.length, rows, rows_per_second: Math.round(rows / seconds) },
         'progress',
@@ -150,24 +151,44 @@ async function runInSpan(settings: Settings, logger: Logger, options: RunOptions
     }, settings.progressIntervalMs);
     progress.unref();
 
-    for (const object of plan.load) {
-      if (signal.aborted) break;
-      rowsInFlight = 0;
-      let result: Awaited<ReturnType<typeof loadOne>>;
-      try {
-        result = await loadOne(object, { client, source, logger, runId, traceId, settings, signal, onRows: (rows) => (rowsInFlight = rows) });
-      } finally {
-        // The file's transaction has ended, whatever its outcome: the source may drop its local copy.
-        await source.release?.(object).catch((error: unknown) => logger.warn({ object_key: object.key, err: errorMessage(error) }, 'could not remove the local copy'));
+    // Objects load `load_concurrency` at a time, each on its own connection: while one object's
+    // merge keeps Postgres busy, the next is parsed. The result does not depend on the order
+    // (lineage decides), and merges insert in key order, so they wait for each other, never deadlock.
+    const queue = [...plan.load];
+    let stopped = false;
+    const worker = async (id: number, workerClient: pg.Client) => {
+      while (!stopped && !signal.aborted) {
+        const object = queue.shift();
+        if (!object) return;
+        inFlight.set(id, 0);
+        let result: Awaited<ReturnType<typeof loadOne>>;
+        try {
+          result = await loadOne(object, { client: workerClient, source, logger, runId, traceId, settings, signal, onRows: (rows) => inFlight.set(id, rows) });
+        } finally {
+          inFlight.delete(id);
+          // The file's transaction has ended, whatever its outcome: the source may drop its local copy.
+          await source.release?.(object).catch((error: unknown) => logger.warn({ object_key: object.key, err: errorMessage(error) }, 'could not remove the local copy'));
+        }
+        if (result === 'aborted') {
+          stopped = true;
+          return;
+        }
+        account(summary, result);
+        if (result.fatal) {
+          stopped = true;
+          summary.status = 'failed';
+          summary.error = `The database connection was lost while loading ${object.key}: ${result.errorMessage}`;
+          return;
+        }
       }
-      rowsInFlight = 0;
-      if (result === 'aborted') break;
-      account(summary, result);
-      if (result.fatal) {
-        summary.status = 'failed';
-        summary.error = `The database connection was lost while loading ${object.key}: ${result.errorMessage}`;
-        break;
-      }
+    };
+    const workers = Math.max(1, Math.min(settings.loadConcurrency, queue.length));
+    const extraClients: pg.Client[] = [];
+    try {
+      for (let id = 1; id < workers; id++) extraClients.push(await connectDatabase(settings.databaseUrl, 'etl-run'));
+      await Promise.all([worker(0, client), ...extraClients.map((extra, index) => worker(index + 1, extra))]);
+    } finally {
+      await Promise.all(extraClients.map((extra) => extra.end().catch(() => {})));
     }
     if (signal.aborted) {
       summary.status = 'aborted';
