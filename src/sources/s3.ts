@@ -34,7 +34,7 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const SOCKET_IDLE_TIMEOUT_MS = 120_000;
 const READ_CHUNK_BYTES = 256 * 1024;
 
-const CREDENTIAL_ERRORS = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'InvalidToken', 'ExpiredToken', 'TokenRefreshRequired', 'InvalidClientTokenId', 'AuthorizationHeaderMalformed']);
+const CREDENTIAL_ERRORS = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'InvalidToken', 'ExpiredToken', 'TokenRefreshRequired', 'InvalidClientTokenId']);
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ECONNABORTED', 'CERT_HAS_EXPIRED', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE']);
 
 export class S3Source implements Source {
@@ -199,8 +199,11 @@ export class S3Source implements Source {
     const endpointKeys = this.options.endpoint ? 'S3_ENDPOINT' : 'AWS_REGION';
     if (code === 'NoSuchBucket') return new SourceError(`The bucket ${bucket} does not exist at ${endpoint} (s3_bucket / ETL_SOURCE).`);
     if (code === 'NoSuchKey' && object) return new SourceError(`${this.name(object)} disappeared from the bucket after it was listed; the next run marks it gone.`);
-    if (code === 'PermanentRedirect' || code === 'IllegalLocationConstraintException' || status === 301) {
-      return new SourceError(`The bucket ${bucket} is not in region ${region}: set aws_region (AWS_REGION) to the bucket's region.`);
+    if (code === 'PermanentRedirect' || code === 'AuthorizationHeaderMalformed' || code === 'IllegalLocationConstraintException' || status === 301) {
+      // S3 names the right region in the error body (<Region>) for a wrongly signed region.
+      const actual = (error as { Region?: unknown }).Region;
+      const hint = typeof actual === 'string' && /^[a-z0-9-]+$/.test(actual) && actual !== region ? ` (it is in ${actual})` : '';
+      return new SourceError(`The bucket ${bucket} is not in region ${region}${hint}: set aws_region (AWS_REGION) to the bucket's region.`);
     }
     if (CREDENTIAL_ERRORS.has(code)) {
       const which = this.options.credentials
