@@ -350,3 +350,14 @@ test('writeExports writes every object with its mtime and makes folder markers f
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('every value the generator draws from can be written in Windows-1252', async () => {
+  const values = await import('../src/sample/values.ts');
+  for (const [name, pool] of Object.entries(values)) {
+    if (!Array.isArray(pool)) continue;
+    for (const value of pool.flat()) {
+      const bytes = values.encodeCp1252(String(value));
+      assert.equal(new TextDecoder('windows-1252').decode(bytes), value, `${name}: ${value}`);
+    }
+  }
+});

@@ -59,6 +59,22 @@
 // one object whose header lacks SR Number (these three need files >= 5); README.txt, an .xlsx and a
 // folder marker, which are not data objects. Value-level forms (timestamp forms, Excel escapes,
 // padded ids) are used with and without variations.
+//
+// ## Points the spec leaves open, and how the samples settle them (so the oracle never guesses)
+// - "Latest wins" is per row, not per value: a winning row's empty or bad value is NULL in the target.
+// - A repeated SR always has a new status, so with duplicateRows = 0 no row is repeated exactly.
+// - Cross-object copies are the same values in the later object's own layout and forms (not the same
+//   bytes), and only of SRs unchanged since, so skipping them or loading them again gives one result.
+// - Line breaks inside quoted values are LF even in CRLF objects (Excel's Alt+Enter), so a text is the
+//   same wherever it appears.
+// - Each object writes every timestamp in its one form; bad timestamps are 'N/A', 'TBD', 'pending',
+//   '00/00/0000', '0000-00-00 00:00:00' (the last has the ymd shape but no real date).
+// - A stray quote is one `"` strictly inside an unquoted value without commas; quotes never open an
+//   unquoted defect-1 value. A short row lacks at least two fields (never only a trailing empty one).
+// - A truncated .csv.gz is a whole gzip stream of cut text (the cut is in the CSV, not in the gzip).
+// - rule.ts judges each value 'yes'/'no'/'maybe'; 'maybe' (a timestamp in another form, '02134' or a
+//   10-digit number in a number column, a non-ASCII letter in an id, surrounding spaces on a number)
+//   never decides a defect-1 row and never appears in a loaded typed column.
 
 import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -294,6 +310,7 @@ const EPOCH_2023 = Date.UTC(2023, 0, 1) / 1000;
 function fill(template: string, rng: Random): string {
   return template
     .replace('{n}', () => String(rng.range(2, 999)))
+    .replace('{d}', () => String(rng.range(2, 9)))
     .replace('{tech}', () => rng.pick(V.TECHNICIANS))
     .replace('{list}', () => {
       const count = rng.chance(0.1) ? rng.range(10, 55) : rng.range(2, 5);
@@ -385,7 +402,8 @@ class World {
       sr.nextNoteAt += rng.range(10, 2880) * 60 + rng.int(60);
       date = canonicalTimestamp(sr.nextNoteAt);
     }
-    const text = fill(rng.pick(V.NOTES), rng);
+    let text = fill(rng.pick(V.NOTES), rng);
+    if (rng.chance(0.7)) text += `. ${rng.pick(V.FOLLOW_UPS)}`;
     sr.notes.push({ type: rng.pick(V.NOTE_TYPES), date, text, key: noteKey(sr.number, date || null, text) });
   }
 
@@ -408,7 +426,7 @@ class World {
       closed: '',
       problem: rng.pick(V.PROBLEM_CODES),
       resolution: '',
-      summary: fill(rng.pick(V.SUMMARIES), rng),
+      summary: fill(rng.pick(V.SUMMARIES), rng) + (rng.chance(0.6) ? ` – store ${rng.range(100, 9999)}, reported by ${rng.pick(V.REPORTERS)}` : ''),
       customer: rng.pick(this.customers),
       product: rng.pick(V.PRODUCTS),
       serial: `${rng.pick(['41A', '4900', 'TC', '23B'])}${rng.digits(7)}`,
@@ -716,7 +734,7 @@ function strayQuotable(value: string): boolean {
  * Cuts a line so that a parser sees fewer fields than the header, or an open quote at the end of
  * the object. Quotes only open a field at its start, as a lenient parser reads stray quotes.
  */
-export function truncateLine(line: string, headerFields: number, rng: Random): string {
+function truncateLine(line: string, headerFields: number, rng: Random): string {
   const short: number[] = [];
   const open: number[] = [];
   let fields = 1;

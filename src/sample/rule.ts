@@ -30,7 +30,11 @@ function fitsTrimmed(kind: Kind, text: string, form: TimestampForm | undefined):
     case 'number': {
       if (EXCEL_TEXT.test(text)) return 'maybe';
       const m = DECIMAL.exec(text);
-      if (m) return (m[1] as string).length > 9 ? 'maybe' : 'yes'; // may overflow an integer column
+      if (m) {
+        const whole = m[1] as string;
+        // 10+ digits may overflow an integer column; '02134' is a number to some readers, not others.
+        return whole.length > 9 || (whole.length > 1 && whole.startsWith('0')) ? 'maybe' : 'yes';
+      }
       return LOOSE_NUMBER.test(text) ? 'maybe' : 'no';
     }
     case 'timestamp': {

@@ -81,21 +81,33 @@ export const PART_DESCRIPTIONS = [
   'Printer cover',
 ];
 
-/** Note texts; '{n}' is replaced by a number, '{tech}' by a technician. */
+/** Note texts; '{n}' is replaced by a number, '{d}' by a digit, '{tech}' by a technician, '{list}' by '1, 2, 3...'. */
 export const NOTES = [
-  'Called customer, left voicemail',
-  'Tech {tech} onsite, replaced part',
-  'Parts ordered, ETA {n} days',
-  'Customer confirmed "working now"',
+  'Called customer, left voicemail. Will try again after {d}:00',
+  'Tech {tech} onsite, replaced part and ran diagnostics, all tests passed',
+  'Parts ordered from depot, ETA {d} days; customer informed by phone',
+  'Customer confirmed "working now" after a reboot of the terminal and the printer',
   'Step 1: rebooted\nStep 2: reseated cable\nStep 3: tested OK',
-  'Réparé – test OK',
-  'Escalated to L2',
-  'Remote session, cleared print queue, job {n}',
-  'Waiting on store manager’s approval',
-  'Dispatch scheduled',
+  'Réparé – test OK, client satisfait',
+  'Escalated to L2 for firmware analysis; logs attached to the ticket',
+  'Remote session, cleared print queue, job {n} removed and spooler restarted',
+  'Waiting on store manager’s approval before dispatching a technician',
+  'Dispatch scheduled for next business day between 8:00 and 12:00',
   'Checked lanes {list}',
-  'Firmware updated to v{n}.2',
-  'No answer at site\nWill retry tomorrow',
+  'Firmware updated to v{n}.2, customer to monitor for 24 hours',
+  'No answer at site\nWill retry tomorrow morning',
+  'Store reports the issue comes back every {n} transactions or so',
+  'Replaced cable and cleaned the scanner window; unit back in service',
+];
+
+/** Second sentences some notes and summaries carry. */
+export const FOLLOW_UPS = [
+  'Store manager informed.',
+  'Ticket updated by dispatch.',
+  'See previous note for details.',
+  'Customer asked for a call back before 17:00.',
+  'Unit under warranty until next year.',
+  'Technician to bring a spare power supply.',
 ];
 
 // Windows-1252 bytes 0x80-0x9F and the characters they stand for.
@@ -115,3 +127,6 @@ export function encodeCp1252(text: string): Buffer {
   });
   return Buffer.from(mapped, 'latin1');
 }
+
+/** Who reported an SR (appended to some summaries). */
+export const REPORTERS = ['store manager', 'head cashier', 'IT help desk', 'the customer', 'district manager', 'night shift lead'];
