@@ -52,12 +52,15 @@ export async function demoCommand(context: CommandContext): Promise<number> {
         `Run ${summary.status}: ${summary.files.loaded} files loaded, ${summary.files.failed} failed, ${summary.files.unchanged} unchanged, ${summary.files.skipped} skipped (not data).`,
         `Rows: ${summary.rows.read} read = ${summary.rows.loaded} loaded + ${summary.rows.quarantined} quarantined; ${summary.rows.repaired} repaired, ${summary.rows.values_recorded} values recorded as unfit; ${summary.rows_per_second} rows/s.`,
       ];
-      for (const failed of summary.failed_files) lines.push(`Failed: ${failed.key}: ${failed.error_class}: ${failed.message}`);
+      for (const failed of summary.failed_files) {
+        const onPurpose = failed.error_class === 'MISSING_REQUIRED_COLUMNS' ? ' (on purpose: the sample set holds one export without SR Number)' : '';
+        lines.push(`Failed${onPurpose}: ${failed.key}: ${failed.error_class}: ${failed.message}`);
+      }
       for (const table of TARGET_TABLES) {
         const count = (await client.query<{ n: number }>(`SELECT count(*) AS n FROM ${table.name}`)).rows[0]!.n;
         const sample = (await client.query(`SELECT ${[...table.key, ...table.columns.slice(0, 3)].join(', ')} FROM ${table.name} ORDER BY ${table.key.join(', ')} LIMIT 3`)).rows;
         lines.push('', `${table.name} (${count} rows)`);
-        for (const row of sample) lines.push('  ' + Object.values(row).map((value) => (value instanceof Date ? value.toISOString().slice(0, 19) : String(value))).join(' | '));
+        for (const row of sample) lines.push('  ' + Object.values(row).map((value) => String(value)).join(' | '));
       }
       const rejects = (await client.query(`SELECT reason, count(*) AS n FROM etl_rejects GROUP BY reason ORDER BY reason`)).rows;
       if (rejects.length) lines.push('', 'Quarantined rows by reason (see `etl rejects`):', ...rejects.map((row) => `  ${row.reason}: ${row.n}`));
@@ -66,7 +69,8 @@ export async function demoCommand(context: CommandContext): Promise<number> {
     } finally {
       await client.end();
     }
-    return summary.status === 'ok' ? EXIT.ok : EXIT.failed;
+    // The sample set fails one object on purpose; the demo fails only when the run could not finish.
+    return summary.status === 'ok' || summary.status === 'failed' ? EXIT.ok : EXIT.failed;
   } finally {
     await stopDatabase?.();
   }

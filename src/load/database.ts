@@ -9,6 +9,9 @@ export class DatabaseUnavailableError extends Error {
 
 // node-postgres returns int8 (bigint, count(*)) as strings; every count here fits a JS number.
 pg.types.setTypeParser(20, (value) => Number(value));
+// timestamp without time zone stays text ('2023-04-05 13:22:10'): a JS Date would shift it by the
+// machine's time zone.
+pg.types.setTypeParser(1114, (value) => value);
 
 export async function connectDatabase(url: string, applicationName: string): Promise<pg.Client> {
   if (!url) throw new DatabaseUnavailableError('No database is configured: set pg_conn_string (DATABASE_URL) to a postgresql:// URL.');
