@@ -1,0 +1,46 @@
+// Span helpers for the pipeline (only @opentelemetry/api: this works, as no-ops, without the SDK),
+// and the trace fields every log line carries.
+import { isSpanContextValid, SpanStatusCode, trace, type Attributes, type Span, type SpanContext } from '@opentelemetry/api';
+
+/** The tracer of the pipeline's spans (etl.run, etl.file and the stages of a file). */
+export const tracer = trace.getTracer('toshiba-etl');
+
+/** Runs `work` in a new span, child of the active one and active itself; ends it; an error that escapes marks it. */
+export async function inSpan<T>(name: string, attributes: Attributes, work: (span: Span) => Promise<T>): Promise<T> {
+  return tracer.startActiveSpan(name, { attributes }, async (span) => {
+    try {
+      return await work(span);
+    } catch (error) {
+      failSpan(span, error);
+      throw error;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+/** Status ERROR with the message, and the exception recorded as a span event. */
+export function failSpan(span: Span, error: unknown): void {
+  const message = error instanceof Error ? error.message : String(error);
+  span.recordException(error instanceof Error ? error : { name: 'Error', message });
+  span.setStatus({ code: SpanStatusCode.ERROR, message });
+}
+
+let runTrace: SpanContext | undefined;
+
+/**
+ * Remembers the run's span so that log lines written outside it (the closing summary line, a
+ * signal warning) still carry the run's trace id.
+ */
+export function rememberRunTrace(span: Span): void {
+  const spanContext = span.spanContext();
+  if (isSpanContextValid(spanContext)) runTrace = spanContext;
+}
+
+/** trace_id and span_id of the active span; outside any span, the trace_id of the last run. */
+export function traceFields(): { trace_id?: string; span_id?: string } {
+  const active = trace.getActiveSpan()?.spanContext();
+  if (active && isSpanContextValid(active)) return { trace_id: active.traceId, span_id: active.spanId };
+  if (runTrace) return { trace_id: runTrace.traceId };
+  return {};
+}
