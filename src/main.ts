@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // The `etl` command line: parses the command and global options, loads the configuration, runs
 // the command, maps errors to one sentence and exit codes (0 done, 1 failed, 2 bad configuration).
-import { shutdownTelemetry, startTelemetry } from './telemetry/tracing.ts';
+// First import: starts OpenTelemetry before any other module is evaluated.
+import './telemetry/start.ts';
+import { shutdownTelemetry } from './telemetry/tracing.ts';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadSettings, type Settings } from './config/load.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
@@ -95,7 +97,7 @@ async function main(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  const logger = createLogger({ level: settings.logLevel, format: settings.logFormat });
+  const logger = createLogger({ level: settings.logLevel, format: settings.logFormat, logFiles: settings.logFiles ? { dir: settings.stateDir } : undefined });
   const stop = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     if (stop.signal.aborted) {
@@ -145,7 +147,6 @@ function stripGlobalOptions(argv: string[]): string[] {
   return out;
 }
 
-startTelemetry();
 const code = await main(process.argv.slice(2)).catch((error: unknown) => {
   process.stderr.write(`etl: ${errorMessage(error)}\n`);
   return EXIT.failed;

@@ -1,7 +1,9 @@
 // pino logger: JSON lines on stdout, pretty when a person watches a terminal.
-// Every line carries trace_id/span_id of the active span so a log line leads to its trace.
-import { trace } from '@opentelemetry/api';
+// Every line carries trace_id/span_id of the active span (outside a span, the trace_id of the run)
+// so a log line leads to its trace. With `logFiles`, also etl_pipeline.log and etl_errors.log.
 import pino, { type Logger, type DestinationStream } from 'pino';
+import { logFileStreams, type LogFilesOptions } from './log-files.ts';
+import { traceFields } from './spans.ts';
 
 export type { Logger };
 
@@ -10,6 +12,8 @@ export interface LoggerOptions {
   format: 'auto' | 'json' | 'pretty';
   /** Extra destinations (log files); stdout is always written. */
   extraStreams?: pino.StreamEntry[];
+  /** Also write etl_pipeline.log (rotated at 50 MB) and etl_errors.log in this folder (state_dir). */
+  logFiles?: LogFilesOptions;
 }
 
 export function createLogger(options: LoggerOptions): Logger {
@@ -17,19 +21,16 @@ export function createLogger(options: LoggerOptions): Logger {
   const stdout: DestinationStream = pretty
     ? (pino.transport({ target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' } }) as DestinationStream)
     : pino.destination({ dest: 1, sync: true });
-  const streams: pino.StreamEntry[] = [{ level: options.level as pino.Level, stream: stdout }, ...(options.extraStreams ?? [])];
+  const level = options.level as pino.Level;
+  const files = options.logFiles && options.level !== 'silent' ? logFileStreams(options.logFiles, level) : [];
+  const streams: pino.StreamEntry[] = [{ level, stream: stdout }, ...files, ...(options.extraStreams ?? [])];
   return pino(
     {
       level: options.level,
       base: undefined,
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
-      mixin() {
-        const span = trace.getActiveSpan();
-        if (!span) return {};
-        const context = span.spanContext();
-        return { trace_id: context.traceId, span_id: context.spanId };
-      },
+      mixin: traceFields,
     },
     pino.multistream(streams, { dedupe: false }),
   );
