@@ -1,0 +1,137 @@
+// Every defect of the spec at high rates, loaded through the CLI into a real Postgres: exact
+// per-table counts, latest statuses, the exact number of quarantined rows and recorded values,
+// and rows_read = rows_loaded + rows_quarantined for every loaded object.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { generateExports, writeExports, type Expected } from '../src/sample/generator.ts';
+import { freshDatabase, type FreshDatabase } from './helpers/services.ts';
+import { runCli } from './helpers/cli.ts';
+
+const TABLES = ['customers', 'service_requests', 'tasks', 'parts_used', 'sr_notes'] as const;
+
+let db: FreshDatabase;
+let dir: string;
+let stateDir: string;
+let expected: Expected;
+let client: pg.Client;
+
+before(async () => {
+  db = await freshDatabase({ prefix: 'defects' });
+  dir = mkdtempSync(path.join(tmpdir(), 'etl-defects-'));
+  stateDir = mkdtempSync(path.join(tmpdir(), 'etl-state-'));
+  const generated = generateExports({
+    seed: 3,
+    files: 16,
+    rowsPerFile: 300,
+    // Far above production rates, still under the file-level threshold.
+    defects: { unquotedFreeText: 0.06, strayQuotes: 0.05, shortRows: 0.04, truncatedObjects: 0.5, duplicateRows: 0.05, badValues: 0.04 },
+  });
+  expected = generated.expected;
+  await writeExports(dir, generated.objects);
+  client = new pg.Client({ connectionString: db.url });
+});
+after(async () => {
+  await client.end().catch(() => {});
+  await db.drop();
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(stateDir, { recursive: true, force: true });
+});
+
+test('the generator injected every defect (the fixture is what it claims)', () => {
+  const injected = expected.injected;
+  for (const key of ['unquotedRepaired', 'unquotedAmbiguous', 'unquotedNoColumnFits', 'strayQuotes', 'shortRows', 'truncatedObjects', 'duplicateRowsWithinFile', 'duplicateRowsAcrossFiles', 'badValues'] as const) {
+    assert.ok(injected[key] > 0, `no ${key} in the fixture`);
+  }
+});
+
+test('a run over every defect loads exactly what the spec says', async () => {
+  const result = await runCli(['run'], { ETL_SOURCE: dir, DATABASE_URL: db.url, ETL_STATE_DIR: stateDir });
+  assert.ok(result.code === 0 || result.code === 1, result.stdout + result.stderr);
+  await client.connect();
+  for (const table of TABLES) {
+    const count = Number((await client.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
+    assert.equal(count, expected.tables[table], `${table}`);
+  }
+  const statuses = (await client.query<{ sr_number: string; sr_status: string | null }>('SELECT sr_number, sr_status FROM service_requests')).rows;
+  assert.deepEqual(Object.fromEntries(statuses.map((row) => [row.sr_number, row.sr_status])), expected.srStatus);
+});
+
+test('every row is accounted for, object by object', async () => {
+  const files = (
+    await client.query<{ object_key: string; status: string; rows_read: number; rows_loaded: number; rows_quarantined: number; values_recorded: number }>(
+      'SELECT object_key, status, rows_read, rows_loaded, rows_quarantined, values_recorded FROM etl_files',
+    )
+  ).rows;
+  const byKey = new Map(files.map((file) => [file.object_key, file]));
+  for (const want of expected.files) {
+    const got = byKey.get(want.key);
+    assert.ok(got, `no ledger row for ${want.key}`);
+    assert.equal(got.status, want.status, want.key);
+    if (want.status !== 'loaded') continue;
+    assert.equal(Number(got.rows_read), want.rowsRead, `${want.key} rows_read`);
+    assert.equal(Number(got.rows_quarantined), want.rowsQuarantined, `${want.key} rows_quarantined`);
+    assert.equal(Number(got.rows_loaded), want.rowsLoaded, `${want.key} rows_loaded`);
+    assert.equal(Number(got.values_recorded), want.valueIssues, `${want.key} values recorded`);
+  }
+  const rejects = Number((await client.query('SELECT count(*) AS n FROM etl_rejects')).rows[0].n);
+  assert.equal(rejects, expected.rowsQuarantined, 'one etl_rejects row per quarantined row');
+  const issues = Number((await client.query('SELECT count(*) AS n FROM etl_value_issues')).rows[0].n);
+  assert.equal(issues, expected.valueIssues, 'one etl_value_issues row per value that did not fit');
+});
+
+test('quarantined rows keep object, line, raw text and a documented reason', async () => {
+  const reasons = ['SHORT_ROW', 'TRUNCATED_ROW', 'UNTERMINATED_QUOTE', 'RECORD_TOO_LARGE', 'MALFORMED_CSV', 'EXTRA_FIELDS_NO_FIT', 'EXTRA_FIELDS_AMBIGUOUS'];
+  const rows = (await client.query<{ object_key: string; line_number: number; raw: string; reason: string }>('SELECT object_key, line_number, raw, reason FROM etl_rejects')).rows;
+  for (const row of rows) {
+    assert.ok(reasons.includes(row.reason), `undocumented reason ${row.reason}`);
+    assert.ok(row.line_number >= 2, 'a data row is after the header');
+    assert.ok(row.raw.length > 0);
+  }
+  assert.ok(rows.some((row) => row.reason === 'EXTRA_FIELDS_AMBIGUOUS'));
+  assert.ok(rows.some((row) => row.reason === 'TRUNCATED_ROW'));
+});
+
+test('etl rejects lists them without SQL, filtered by object and reason', async () => {
+  const env = { ETL_SOURCE: dir, DATABASE_URL: db.url, ETL_STATE_DIR: stateDir };
+  const all = await runCli(['rejects', '--json', '--limit', '100000'], env);
+  assert.equal(all.code, 0, all.stderr);
+  const listed = JSON.parse(all.stdout) as { total: number; rows: Array<{ object_key: string; reason: string }> };
+  assert.equal(listed.total, expected.rowsQuarantined);
+  const one = listed.rows[0]!;
+  const filtered = await runCli(['rejects', '--json', '--object', one.object_key, '--reason', one.reason], env);
+  const subset = JSON.parse(filtered.stdout) as { rows: Array<{ object_key: string; reason: string }> };
+  assert.ok(subset.rows.length > 0 && subset.rows.every((row) => row.object_key === one.object_key && row.reason === one.reason));
+  const text = await runCli(['rejects', '--object', one.object_key], env);
+  assert.match(text.stdout, new RegExp(`${one.object_key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+ +[A-Z_]+`));
+});
+
+test('a file over the threshold fails as CSV_FORMAT_ERROR, loads none of its rows, keeps its rejects', async () => {
+  const strictDb = await freshDatabase({ prefix: 'threshold' });
+  try {
+    const env = { ETL_SOURCE: dir, DATABASE_URL: strictDb.url, ETL_STATE_DIR: stateDir, ETL_REJECT_THRESHOLD: '0.01', ETL_REJECT_THRESHOLD_MIN_ROWS: '1' };
+    const result = await runCli(['run'], env);
+    assert.equal(result.code, 1);
+    const strict = new pg.Client({ connectionString: strictDb.url });
+    await strict.connect();
+    try {
+      const over = expected.files.filter((file) => file.status === 'loaded' && file.rowsQuarantined / Math.max(1, file.rowsRead) > 0.01);
+      assert.ok(over.length > 0, 'the fixture has files over 1%');
+      for (const file of over) {
+        const row = (await strict.query(`SELECT status, error_class, rows_loaded FROM etl_files WHERE object_key = $1`, [file.key])).rows[0];
+        assert.deepEqual({ ...row, rows_loaded: Number(row.rows_loaded) }, { status: 'failed', error_class: 'CSV_FORMAT_ERROR', rows_loaded: 0 }, file.key);
+        const loaded = Number((await strict.query(`SELECT count(*) AS n FROM service_requests WHERE source_object = $1`, [file.key])).rows[0].n);
+        assert.equal(loaded, 0, `${file.key} loaded rows although it failed`);
+        const kept = Number((await strict.query(`SELECT count(*) AS n FROM etl_rejects WHERE object_key = $1`, [file.key])).rows[0].n);
+        assert.equal(kept, file.rowsQuarantined, `${file.key} rejects stay visible`);
+      }
+    } finally {
+      await strict.end();
+    }
+  } finally {
+    await strictDb.drop();
+  }
+});
