@@ -1,9 +1,13 @@
 // One source object end to end, in one transaction: read -> COPY into staging -> merge ->
 // rejects, value issues and ledger row -> commit. A crash anywhere leaves all of it or nothing.
+// Child spans of the file's span: etl.download (getting the object), etl.parse and etl.copy (one
+// stream: they overlap in time), etl.merge, etl.record.
 import type pg from 'pg';
 import { once } from 'node:events';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Logger } from '../telemetry/logger.ts';
+import { inSpan } from '../telemetry/spans.ts';
+import { ReadSpans } from '../telemetry/read-spans.ts';
 import { readExport } from '../read/export-reader.ts';
 import { COPY_STAGE_SQL, CREATE_STAGE_SQL, copyLine } from '../load/staging.ts';
 import { mergeStaged } from '../load/merge.ts';
@@ -66,12 +70,18 @@ export async function loadFile(object: SourceObject, context: FileContext): Prom
       );
     }
     stageStart = Date.now();
-    const tables = await mergeStaged(client, object.key, object.lastModified);
+    const tables = await inSpan('etl.merge', {}, async (span) => {
+      const counts = await mergeStaged(client, object.key, object.lastModified);
+      for (const [table, rows] of Object.entries(counts)) span.setAttribute(`etl.merge.rows.${table}`, rows);
+      return counts;
+    });
     context.onStage?.('merge', Date.now() - stageStart);
     stageStart = Date.now();
-    await replaceRejects(client, object, rejects, issues);
-    await recordFile(client, object, outcome, context);
-    await client.query('COMMIT');
+    await inSpan('etl.record', { 'etl.file.status': 'loaded', 'etl.rejects.recorded': rejects.length, 'etl.values.recorded': issues.length }, async () => {
+      await replaceRejects(client, object, rejects, issues);
+      await recordFile(client, object, outcome, context);
+      await client.query('COMMIT');
+    });
     context.onStage?.('record', Date.now() - stageStart);
     return { ...outcome, key: object.key, durationMs: Date.now() - started, tables };
   } catch (error) {
@@ -90,10 +100,12 @@ export async function loadFile(object: SourceObject, context: FileContext): Prom
     }
     // The failure is recorded on its own; the rejects found stay visible (etl rejects).
     try {
-      await client.query('BEGIN');
-      await replaceRejects(client, object, errorClass === 'CSV_FORMAT_ERROR' ? rejects : [], []);
-      await recordFile(client, object, failed, context);
-      await client.query('COMMIT');
+      await inSpan('etl.record', { 'etl.file.status': 'failed', 'etl.error.class': errorClass }, async () => {
+        await client.query('BEGIN');
+        await replaceRejects(client, object, errorClass === 'CSV_FORMAT_ERROR' ? rejects : [], []);
+        await recordFile(client, object, failed, context);
+        await client.query('COMMIT');
+      });
     } catch (recordError) {
       await client.query('ROLLBACK').catch(() => {});
       if (isConnectionError(recordError)) return { ...failed, key: object.key, durationMs: Date.now() - started, fatal: true };
@@ -110,18 +122,33 @@ async function copyRows(
   rejects: RejectRecord[],
   issues: ValueIssueRecord[],
 ): Promise<void> {
+  const spans = new ReadSpans();
   const copy = context.client.query(copyFrom(COPY_STAGE_SQL));
   const finished = once(copy, 'finish');
   finished.catch(() => {}); // awaited below; an early error surfaces there or through the write
   let batch = '';
+  let copyBytes = 0;
+  let inCopy = false; // which stage an error comes from, for the spans
   const flush = async () => {
+    inCopy = true;
+    copyBytes += Buffer.byteLength(batch);
     if (!copy.write(batch)) await Promise.race([once(copy, 'drain'), finished]);
     batch = '';
+    inCopy = false;
   };
+  const parseAttributes = () => ({
+    'etl.rows.read': outcome.rowsRead,
+    'etl.rows.quarantined': outcome.rowsQuarantined,
+    'etl.rows.repaired': outcome.rowsRepaired,
+    'etl.values.recorded': outcome.valuesRecorded,
+    ...(outcome.encoding ? { 'etl.encoding': outcome.encoding } : {}),
+    ...(outcome.extraColumns.length > 0 ? { 'etl.columns.extra': outcome.extraColumns } : {}),
+  });
   try {
-    for await (const event of readExport(() => context.source.open(object))) {
+    for await (const event of readExport(spans.wrapOpen(() => context.source.open(object)))) {
       switch (event.type) {
         case 'header':
+          spans.startCopy();
           outcome.encoding = event.encoding;
           outcome.extraColumns = [...event.layout.extras];
           if (event.layout.extras.length > 0) {
@@ -148,11 +175,16 @@ async function copyRows(
           break;
       }
     }
+    spans.endParse(parseAttributes());
     if (batch) await flush();
+    inCopy = true;
     copy.end();
     await finished;
+    spans.endCopy({ 'etl.copy.rows': outcome.rowsLoaded, 'etl.copy.bytes': copyBytes });
     context.onRows?.(outcome.rowsRead);
   } catch (error) {
+    if (error instanceof RunAbortedError) spans.stop('the run was stopped', parseAttributes());
+    else spans.fail(inCopy ? 'copy' : 'parse', error, parseAttributes());
     copy.destroy(error as Error);
     await finished.catch(() => {});
     throw error;

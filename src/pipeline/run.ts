@@ -11,6 +11,7 @@ import { markGone, readLedger } from '../load/ledger.ts';
 import { openSource } from '../sources/index.ts';
 import type { Source, SourceObject } from '../sources/source.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import { rememberRunTrace } from '../telemetry/spans.ts';
 import { connectDatabase } from '../load/database.ts';
 import { errorMessage, RunAbortedError } from './errors.ts';
 import { loadFile, type FileResult } from './file.ts';
@@ -45,11 +46,13 @@ const tracer = trace.getTracer('toshiba-etl');
 
 export async function runPipeline(settings: Settings, logger: Logger, options: RunOptions = {}): Promise<RunSummary> {
   return tracer.startActiveSpan('etl.run', async (span) => {
+    rememberRunTrace(span);
     try {
       const summary = await runInSpan(settings, logger, options, span);
       span.setAttributes({
         'etl.run.id': summary.run_id,
         'etl.run.status': summary.status,
+        'etl.source': summary.source,
         'etl.files.planned': summary.files.planned,
         'etl.files.loaded': summary.files.loaded,
         'etl.files.failed': summary.files.failed,
@@ -59,9 +62,9 @@ export async function runPipeline(settings: Settings, logger: Logger, options: R
         'etl.rows.loaded': summary.rows.loaded,
         'etl.rows.quarantined': summary.rows.quarantined,
       });
-      if (summary.status === 'failed' || summary.status === 'aborted') {
-        span.setStatus({ code: SpanStatusCode.ERROR, message: summary.error ?? `${summary.files.failed} file(s) failed` });
-      }
+      // The run span is in error only when the run itself could not finish (stopped, database
+      // lost); a failed file is in error on its own etl.file span and counted in etl.files.failed.
+      if (summary.error) span.setStatus({ code: SpanStatusCode.ERROR, message: summary.error });
       return summary;
     } catch (error) {
       span.recordException(error as Error);
@@ -251,7 +254,6 @@ async function loadOne(object: SourceObject, context: LoadOneContext): Promise<F
         retry: { baseSeconds: context.settings.retryBaseSeconds, maxSeconds: context.settings.retryMaxSeconds },
         signal: context.signal,
         onRows: context.onRows,
-        onStage: (stage, ms) => span.addEvent(`${stage} done`, { 'etl.stage.ms': ms }),
       });
       span.setAttributes({
         'etl.rows.read': result.rowsRead,
