@@ -326,6 +326,23 @@ describe('an unterminated quote in the middle of a file', () => {
   });
 });
 
+describe('a quoted line break in a row that is quarantined', () => {
+  // A note listing lanes is no swallowed row: the row is one reject, with all its lines.
+  const note = 'Checked lanes:\n1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16';
+  const after = csvLine(HEADERS, row({ 'SR Number': '1000002' }));
+  for (const [name, line, reason] of [
+    ['no fit', csvLine(HEADERS, row({ 'Note Text': note, 'Customer Name': 'Leclerc, Hyper' }), { unquoted: ['Customer Name'] }), 'EXTRA_FIELDS_NO_FIT'],
+    ['ambiguous', csvLine(HEADERS, row({ 'Note Text': note, 'Part Description': 'Cable, 2', 'Quantity Used': '', 'Note Type': '', 'Note Date': '' }), { unquoted: ['Part Description'] }), 'EXTRA_FIELDS_AMBIGUOUS'],
+    ['short', `1000001,"${note}",Open`, 'SHORT_ROW'],
+  ] as const) {
+    test(`${name}: one reject holding the whole row, with its own reason`, async () => {
+      const result = await readEveryWay(file([line, after]));
+      assert.deepEqual(rejectSummary(result), [[2, reason, line]]);
+      assert.deepEqual(result.rows.map((event) => [event.line, event.values[0]]), [[4, '1000002']]);
+    });
+  }
+});
+
 describe('defect 5: duplicate rows', () => {
   test('the reader yields both copies (dropping duplicates is the loader’s job)', async () => {
     const line = csvLine(HEADERS, row());

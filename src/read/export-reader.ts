@@ -40,7 +40,7 @@ export async function* readExport(open: () => Promise<Readable>, options: ReadEx
     }
     if (!layout) {
       layout = layoutFromHeader(item.fields);
-      const commas = Math.max(1, Math.floor((layout.width - 1) / 2));
+      const commas = Math.max(1, layout.width - 1); // a whole row: as many fields as the header
       reader.looksLikeRow = (line) => countCommas(line) >= commas;
       yield { type: 'header', layout, encoding, line: item.line };
       continue;
@@ -69,9 +69,9 @@ export async function* readExport(open: () => Promise<Readable>, options: ReadEx
   }
 }
 
-/** Whether a quoted field of the record holds lines that look like whole rows. */
+/** Whether a quoted field of the record holds lines that look like whole rows (as many fields as the header). */
 function swallowsRows(record: CsvRecord, width: number): boolean {
-  const commas = Math.max(1, Math.floor((width - 1) / 2));
+  const commas = Math.max(1, width - 1);
   return record.fields.some((field) => field.includes('\n') && field.split('\n').slice(1).some((line) => countCommas(line) >= commas));
 }
 
