@@ -146,6 +146,8 @@ extensions:
         memory:
           max_traces: 100000
   jaeger_query:
+    # Jaeger v2 traces its own queries to OTLP gRPC on localhost:4317 by default: not here.
+    enable_tracing: false
     storage:
       traces: memstore
     http:
