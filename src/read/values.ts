@@ -26,6 +26,9 @@ const MONTHS: Record<string, number> = { jan: 1, feb: 2, mar: 3, apr: 4, may: 5,
  * as `YYYY-MM-DD HH:MM:SS`; undefined when the text is none of them or not a real date.
  */
 export function parseTimestamp(text: string): string | undefined {
+  // Fast path: already 'YYYY-MM-DD HH:MM:SS' (the commonest form) is stored as it is once its
+  // fields are checked, without a regular expression or a new string.
+  if (text.length === 19 && text.charCodeAt(10) === 32 && isCanonical(text)) return text;
   let m = ISO.exec(text);
   if (m) return timestamp(+m[1]!, +m[2]!, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
   m = US.exec(text);
@@ -46,10 +49,28 @@ export function parseTimestamp(text: string): string | undefined {
   return undefined;
 }
 
+const DIGIT_AT = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
+
+function isCanonical(text: string): boolean {
+  if (text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45 || text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58) return false;
+  for (const at of DIGIT_AT) {
+    const code = text.charCodeAt(at);
+    if (code < 48 || code > 57) return false;
+  }
+  const n = (at: number) => (text.charCodeAt(at) - 48) * 10 + (text.charCodeAt(at + 1) - 48);
+  const year = n(0) * 100 + n(2);
+  return isValid(year, n(5), n(8), n(11), n(14), n(17));
+}
+
+function isValid(year: number, month: number, day: number, hour: number, minute: number, second: number): boolean {
+  if (year < 1 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return false;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const daysInMonth = month === 2 ? (leap ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+  return day <= daysInMonth;
+}
+
 function timestamp(year: number, month: number, day: number, hour: number, minute: number, second: number): string | undefined {
-  if (year < 1 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return undefined;
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  if (day > daysInMonth) return undefined;
+  if (!isValid(year, month, day, hour, minute, second)) return undefined;
   const pad = (n: number, width = 2) => String(n).padStart(width, '0');
   return `${pad(year, 4)}-${pad(month)}-${pad(day)} ${pad(hour)}:${pad(minute)}:${pad(second)}`;
 }
