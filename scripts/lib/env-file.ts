@@ -11,6 +11,7 @@ export const TEST_VARS = [
   'TEST_JAEGER_URL',
   'TEST_HELM_BIN',
   'TEST_KUBECTL_BIN',
+  'TEST_KUBERNETES_VALIDATE_BIN',
 ] as const;
 
 export type TestVar = (typeof TEST_VARS)[number];

@@ -12,7 +12,8 @@ export type ServiceVar =
   | 'TEST_OTLP_ENDPOINT'
   | 'TEST_JAEGER_URL'
   | 'TEST_HELM_BIN'
-  | 'TEST_KUBECTL_BIN';
+  | 'TEST_KUBECTL_BIN'
+  | 'TEST_KUBERNETES_VALIDATE_BIN';
 
 /** The value of a TEST_* variable; throws with the fix when it is not set. */
 export function requireService(name: ServiceVar): string {
