@@ -218,6 +218,41 @@ describe('a crash in the middle of a file', () => {
     assert.equal(Number(ledger[0]!.n), 2);
   });
 
+  test('SIGTERM rolls back the file in flight, writes the summary, exits 1; the next run completes', async () => {
+    assert.equal((await runCli(['migrate'], { DATABASE_URL: db.url })).code, 0);
+    await query(db.url, 'TRUNCATE etl_files, etl_runs, customers, service_requests, tasks, parts_used, sr_notes');
+    const sigtermState = tempDir('etl-sigterm-');
+    const run = startCli(['run'], runEnv(db, dir, sigtermState, { ETL_PROGRESS_INTERVAL: '0.05', ETL_LOAD_CONCURRENCY: '1' }));
+    for await (const line of run.lines) {
+      if (line.msg === 'progress' && Number(line.rows) > 1000) {
+        run.child.kill('SIGTERM');
+        break;
+      }
+    }
+    const stopped = await run.done;
+    assert.equal(stopped.code, 1, stopped.stdout + stopped.stderr);
+    assert.ok(stopped.logs.some((line) => line.msg === 'run stopped: the file in flight was rolled back'));
+    const loadedKeys = (await query<{ object_key: string }>(db.url, `SELECT object_key FROM etl_files`)).map((row) => row.object_key);
+    for (const file of expected.files.filter((want) => !loadedKeys.includes(want.key))) {
+      for (const table of TABLES) {
+        const rows = await query<{ n: string }>(db.url, `SELECT count(*) AS n FROM ${table} WHERE source_object = $1`, [file.key]);
+        assert.equal(Number(rows[0]!.n), 0, `${table} holds rows of ${file.key}, which was rolled back`);
+      }
+    }
+    assert.ok(loadedKeys.length < expected.files.length, 'the run was stopped before it finished');
+    const summaryFile = readdirSync(sigtermState).find((name) => name.startsWith('pipeline_summary_'));
+    assert.ok(summaryFile, 'the summary is written on SIGTERM');
+    const summary = JSON.parse(readFileSync(path.join(sigtermState, summaryFile), 'utf8')) as { runs: Array<{ status: string; error: string }> };
+    assert.equal(summary.runs.at(-1)!.status, 'aborted');
+    assert.equal(summary.runs.at(-1)!.error, 'the run was stopped by a signal');
+    const [ledgerRun] = await query<{ status: string }>(db.url, `SELECT status FROM etl_runs ORDER BY started_at DESC LIMIT 1`);
+    assert.equal(ledgerRun!.status, 'aborted');
+    const rerun = await runCli(['run'], runEnv(db, dir, sigtermState));
+    assert.equal(rerun.code, 0, rerun.stdout + rerun.stderr);
+    assert.deepEqual(await tableCounts(db.url), expected.tables);
+    rmSync(sigtermState, { recursive: true, force: true });
+  });
+
   test('two concurrent runs: one loads, the other says so and exits 0 without touching data', async () => {
     // Make both objects due again by resetting the database.
     await query(db.url, 'TRUNCATE etl_files, customers, service_requests, tasks, parts_used, sr_notes');
