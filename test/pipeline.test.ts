@@ -5,28 +5,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, utimesSync, writeFileSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { generateExports, writeExports, type Expected } from '../src/sample/generator.ts';
+import { query, tableCounts, TABLES } from './helpers/db.ts';
 import { freshDatabase, type FreshDatabase } from './helpers/services.ts';
 import { runCli, startCli } from './helpers/cli.ts';
 
-const TABLES = ['customers', 'service_requests', 'tasks', 'parts_used', 'sr_notes'] as const;
-
-async function query<T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
-async function tableCounts(url: string): Promise<Record<string, number>> {
-  const counts: Record<string, number> = {};
-  for (const table of TABLES) counts[table] = Number((await query<{ n: string }>(url, `SELECT count(*) AS n FROM ${table}`))[0]!.n);
-  return counts;
-}
 
 function tempDir(prefix: string): string {
   return mkdtempSync(path.join(tmpdir(), prefix));

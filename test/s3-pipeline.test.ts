@@ -9,33 +9,16 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { gzipSync } from 'node:zlib';
 import type { RunSummary } from '../src/pipeline/run.ts';
 import { generateExports, type Expected } from '../src/sample/generator.ts';
 import { runCli, startCli, type CliResult } from './helpers/cli.ts';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.ts';
 import { createTestBucket, s3Env, type TestBucket } from './helpers/s3.ts';
+import { query, tableCounts } from './helpers/db.ts';
 import { freshDatabase, requireService, type FreshDatabase } from './helpers/services.ts';
 
 const PREFIX = 'Toshiba/Historical Tickets/';
-const TABLES = ['customers', 'service_requests', 'tasks', 'parts_used', 'sr_notes'] as const;
-
-async function query<T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
-async function tableCounts(url: string): Promise<Record<string, number>> {
-  const counts: Record<string, number> = {};
-  for (const table of TABLES) counts[table] = Number((await query<{ n: string }>(url, `SELECT count(*) AS n FROM ${table}`))[0]!.n);
-  return counts;
-}
 
 interface LedgerRow {
   object_key: string;
