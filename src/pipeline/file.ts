@@ -27,8 +27,6 @@ export interface FileContext {
   signal?: AbortSignal;
   /** Called with the number of rows read so far, for progress. */
   onRows?: (rows: number) => void;
-  /** Stage timings and counts, for tracing. */
-  onStage?: (stage: 'read+copy' | 'merge' | 'record', ms: number) => void;
 }
 
 export interface FileResult extends FileOutcome {
@@ -58,9 +56,7 @@ export async function loadFile(object: SourceObject, context: FileContext): Prom
   try {
     await client.query('BEGIN');
     await client.query(CREATE_STAGE_SQL);
-    let stageStart = Date.now();
     await copyRows(object, context, outcome, rejects, issues);
-    context.onStage?.('read+copy', Date.now() - stageStart);
     if (
       outcome.rowsQuarantined >= Math.max(1, context.rejectThresholdMinRows) &&
       outcome.rowsQuarantined / outcome.rowsRead > context.rejectThreshold
@@ -69,20 +65,16 @@ export async function loadFile(object: SourceObject, context: FileContext): Prom
         `${outcome.rowsQuarantined} of ${outcome.rowsRead} rows (${percent(outcome.rowsQuarantined / outcome.rowsRead)}) could not be loaded, more than reject_threshold ${percent(context.rejectThreshold)}; see \`etl rejects --object '${object.key}'\``,
       );
     }
-    stageStart = Date.now();
     const tables = await inSpan('etl.merge', {}, async (span) => {
       const counts = await mergeStaged(client, object.key, object.lastModified);
       for (const [table, rows] of Object.entries(counts)) span.setAttribute(`etl.merge.rows.${table}`, rows);
       return counts;
     });
-    context.onStage?.('merge', Date.now() - stageStart);
-    stageStart = Date.now();
     await inSpan('etl.record', { 'etl.file.status': 'loaded', 'etl.rejects.recorded': rejects.length, 'etl.values.recorded': issues.length }, async () => {
       await replaceRejects(client, object, rejects, issues);
       await recordFile(client, object, outcome, context);
       await client.query('COMMIT');
     });
-    context.onStage?.('record', Date.now() - stageStart);
     return { ...outcome, key: object.key, durationMs: Date.now() - started, tables };
   } catch (error) {
     await client.query('ROLLBACK').catch(() => {});
