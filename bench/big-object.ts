@@ -51,7 +51,7 @@ try {
     ['small', small],
     ['big', big],
   ] as const) {
-    const key = `big/${name}.csv`;
+    const key = `${name}/export.csv`;
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: createReadStream(file), ContentLength: statSync(file).size }));
     const db = `bench_big_${name}_${process.pid}`;
     await admin(`CREATE DATABASE ${db}`);
@@ -59,7 +59,7 @@ try {
     url.pathname = `/${db}`;
     const started = performance.now();
     const run = await runEtl({
-      ETL_SOURCE: `s3://${bucket}/big/${name}`,
+      ETL_SOURCE: `s3://${bucket}/${name}/`,
       S3_ENDPOINT: endpoint,
       S3_FORCE_PATH_STYLE: 'true',
       AWS_ACCESS_KEY_ID: credentials.accessKeyId,
@@ -69,9 +69,13 @@ try {
       ETL_STATE_DIR: path.join(work, `state-${name}`),
     });
     const seconds = (performance.now() - started) / 1000;
+    const rowsRead = await rowsReadIn(url.toString());
     await admin(`DROP DATABASE ${db} WITH (FORCE)`);
     if (run.code !== 0) throw new Error(`etl run on the ${name} object exited ${run.code}: ${run.stderr.slice(-1500)}`);
-    results.push(`${name.padEnd(6)} ${(statSync(file).size / 1e6).toFixed(0).padStart(6)} MB   peak RSS ${Math.round(run.maxRssKb / 1024)} MiB   ${seconds.toFixed(1)} s`);
+    if (rowsRead === 0) throw new Error(`etl run read no rows from s3://${bucket}/${key}: the benchmark measured nothing`);
+    results.push(
+      `${name.padEnd(6)} ${(statSync(file).size / 1e6).toFixed(0).padStart(6)} MB   ${rowsRead} rows   peak RSS ${Math.round(run.maxRssKb / 1024)} MiB   ${seconds.toFixed(1)} s`,
+    );
   }
   process.stdout.write(results.join('\n') + '\n');
 } finally {
@@ -87,6 +91,16 @@ async function writeRepeated(file: string, header: string, body: string, bytes: 
   }
   out.end();
   await once(out, 'finish');
+}
+
+async function rowsReadIn(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return Number((await client.query('SELECT coalesce(sum(rows_read), 0) AS n FROM etl_files')).rows[0].n);
+  } finally {
+    await client.end();
+  }
 }
 
 async function admin(sql: string): Promise<void> {
