@@ -123,9 +123,11 @@ async function copyRows(
   let inCopy = false; // which stage an error comes from, for the spans
   const flush = async () => {
     inCopy = true;
-    copyBytes += Buffer.byteLength(batch);
-    if (!copy.write(batch)) await Promise.race([once(copy, 'drain'), finished]);
+    // Encoded once here (not measured with byteLength and then encoded again by the stream).
+    const bytes = Buffer.from(batch, 'utf8');
     batch = '';
+    copyBytes += bytes.length;
+    if (!copy.write(bytes)) await Promise.race([once(copy, 'drain'), finished]);
     inCopy = false;
   };
   const parseAttributes = () => ({
