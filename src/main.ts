@@ -29,6 +29,9 @@ const COMMANDS: Record<string, { run: (context: CommandContext) => Promise<numbe
   retry: { run: retryCommand, help: retryHelp, summary: 'load a failed object again on the next run' },
 };
 
+/** Global options that override a configuration key (convict's `arg` names in config/schema.ts). */
+const CONFIG_OPTIONS = ['source', 'database-url', 'state-dir', 'log-level'] as const;
+
 const GLOBAL_OPTIONS = `Options (every command):
   --config PATH         JSON config file (or ETL_CONFIG); the old settings.json keys work
   --source URL          s3://bucket/prefix/, file:///dir or a folder (ETL_SOURCE)
@@ -83,7 +86,7 @@ async function main(argv: string[]): Promise<number> {
   const commandArgs = stripGlobalOptions(argv);
   commandArgs.splice(commandArgs.indexOf(name), 1);
   const convictArgs: string[] = [];
-  for (const key of ['source', 'database-url', 'state-dir', 'log-level'] as const) {
+  for (const key of CONFIG_OPTIONS) {
     const value = values[key];
     if (typeof value === 'string') convictArgs.push(`--${key}`, value);
   }
@@ -133,10 +136,10 @@ function reportFatal(error: unknown, logger: Logger): number {
 }
 
 function stripGlobalOptions(argv: string[]): string[] {
+  const withValue = ['config', ...CONFIG_OPTIONS].map((name) => `--${name}`);
   const out: string[] = [];
   for (let at = 0; at < argv.length; at++) {
     const arg = argv[at]!;
-    const withValue = ['--config', '--source', '--database-url', '--state-dir', '--log-level'];
     if (withValue.includes(arg)) {
       at++;
       continue;
