@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
-import { SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { SpanStatusCode, type Span } from '@opentelemetry/api';
 import type { Settings } from '../config/load.ts';
 import { migrate } from '../load/migrate.ts';
 import { RunLock } from '../load/lock.ts';
@@ -11,7 +11,7 @@ import { markGone, readLedger } from '../load/ledger.ts';
 import { openSource } from '../sources/index.ts';
 import type { Source, SourceObject } from '../sources/source.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import { rememberRunTrace } from '../telemetry/spans.ts';
+import { failSpan, rememberRunTrace, tracer } from '../telemetry/spans.ts';
 import { connectDatabase } from '../load/database.ts';
 import { errorMessage, RunAbortedError } from './errors.ts';
 import { loadFile, type FileResult } from './file.ts';
@@ -42,8 +42,6 @@ export interface RunOptions {
   signal?: AbortSignal;
 }
 
-const tracer = trace.getTracer('toshiba-etl');
-
 export async function runPipeline(settings: Settings, logger: Logger, options: RunOptions = {}): Promise<RunSummary> {
   return tracer.startActiveSpan('etl.run', async (span) => {
     rememberRunTrace(span);
@@ -67,8 +65,7 @@ export async function runPipeline(settings: Settings, logger: Logger, options: R
       if (summary.error) span.setStatus({ code: SpanStatusCode.ERROR, message: summary.error });
       return summary;
     } catch (error) {
-      span.recordException(error as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(error) });
+      failSpan(span, error);
       throw error;
     } finally {
       span.end();
@@ -291,8 +288,7 @@ async function loadOne(object: SourceObject, context: LoadOneContext): Promise<F
         logger.warn({ object_key: object.key }, 'run stopped: the file in flight was rolled back');
         return 'aborted';
       }
-      span.recordException(error as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(error) });
+      failSpan(span, error);
       throw error;
     } finally {
       span.end();
