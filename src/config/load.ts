@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import convict from 'convict';
 import { configSchema } from './schema.ts';
+import { errorClause } from '../error-text.ts';
 
 export interface Settings {
   source: SourceSetting;
@@ -45,7 +46,7 @@ export function loadSettings(options: LoadOptions = {}): Settings {
     try {
       config.loadFile(file);
     } catch (error) {
-      throw new ConfigError(`The config file ${file} cannot be read: ${firstLine(error)}.`);
+      throw new ConfigError(`The config file ${file} cannot be read: ${errorClause(error)}.`);
     }
   }
   try {
@@ -135,9 +136,6 @@ export function redactUrl(url: string): string {
   }
 }
 
-function firstLine(error: unknown): string {
-  return String(error instanceof Error ? error.message : error).split('\n')[0]!.replace(/[.:]\s*$/, '');
-}
 
 // convict reports e.g. "pg_conn_string: must be a postgresql:// URL: value was \"…\"" and
 // "configuration param 'foo' not declared in the schema". Rewrite into one sentence that names

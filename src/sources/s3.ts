@@ -11,6 +11,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { SourceError, type Source, type SourceObject } from './source.ts';
 import { Spool, type SpoolIdentity } from './spool.ts';
+import { errorClause } from '../error-text.ts';
 
 export interface S3SourceOptions {
   bucket: string;
@@ -226,7 +227,7 @@ export class S3Source implements Source {
       const attempts = (error as { $metadata?: { attempts?: number } }).$metadata?.attempts;
       return new SourceError(`S3 kept failing with HTTP ${status} ${code} while ${action}${attempts ? ` after ${attempts} attempts` : ''}; the next run tries again.`);
     }
-    return new SourceError(`S3 failed while ${action}: ${code || 'error'}${status ? ` (HTTP ${status})` : ''}: ${firstLine(error)}.`);
+    return new SourceError(`S3 failed while ${action}: ${code || 'error'}${status ? ` (HTTP ${status})` : ''}: ${errorClause(error)}.`);
   }
 }
 
@@ -252,12 +253,9 @@ function errorCode(error: unknown): string {
 function failureCode(error: unknown): string {
   const code = errorCode(error);
   if (code) return code;
-  return firstLine(error) || 'connection closed';
+  return errorClause(error) || 'connection closed';
 }
 
-function firstLine(error: unknown): string {
-  return String(error instanceof Error ? error.message : error).split('\n')[0]!.replace(/[.:]\s*$/, '');
-}
 
 /** The endpoint without any user:password part. */
 function safeEndpoint(endpoint: string): string {
