@@ -9,7 +9,7 @@
 // Postgres: BENCH_DATABASE_URL or TEST_DATABASE_URL (a server where it may CREATE DATABASE), or a
 // private embedded Postgres started for the run.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -150,6 +150,8 @@ async function postgresServer(dataDir: string): Promise<Server> {
 
 async function main(): Promise<void> {
   const work = mkdtempSync(path.join(tmpdir(), 'etl-bench-'));
+  // As root the embedded Postgres runs as the OS user postgres, which must reach its data dir.
+  if (process.getuid?.() === 0) chmodSync(work, 0o755);
   const server = await postgresServer(path.join(work, 'pg'));
   try {
     const t0 = performance.now();
