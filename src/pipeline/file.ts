@@ -9,7 +9,7 @@ import type { Logger } from '../telemetry/logger.ts';
 import { inSpan } from '../telemetry/spans.ts';
 import { ReadSpans } from '../telemetry/read-spans.ts';
 import { readExport } from '../read/export-reader.ts';
-import { COPY_STAGE_SQL, CREATE_STAGE_SQL, copyLine } from '../load/staging.ts';
+import { COPY_STAGE_SQL, CREATE_STAGE_SQL, CopyBatch } from '../load/staging.ts';
 import { mergeStaged } from '../load/merge.ts';
 import { recordFile, replaceRejects, type FileOutcome, type RejectRecord, type RetryPolicy, type ValueIssueRecord } from '../load/ledger.ts';
 import type { Source, SourceObject } from '../sources/source.ts';
@@ -118,14 +118,12 @@ async function copyRows(
   const copy = context.client.query(copyFrom(COPY_STAGE_SQL));
   const finished = once(copy, 'finish');
   finished.catch(() => {}); // awaited below; an early error surfaces there or through the write
-  let batch = '';
+  const batch = new CopyBatch(COPY_BATCH_BYTES * 2);
   let copyBytes = 0;
   let inCopy = false; // which stage an error comes from, for the spans
   const flush = async () => {
     inCopy = true;
-    // Encoded once here (not measured with byteLength and then encoded again by the stream).
-    const bytes = Buffer.from(batch, 'utf8');
-    batch = '';
+    const bytes = batch.take();
     copyBytes += bytes.length;
     if (!copy.write(bytes)) await Promise.race([once(copy, 'drain'), finished]);
     inCopy = false;
@@ -155,8 +153,8 @@ async function copyRows(
           if (event.repairedColumn !== undefined) outcome.rowsRepaired++;
           for (const issue of event.issues) issues.push({ line: event.line, column: issue.column, raw: issue.raw });
           outcome.valuesRecorded += event.issues.length;
-          batch += copyLine(event.line, event.values);
-          if (batch.length >= COPY_BATCH_BYTES) {
+          batch.add(event.line, event.values);
+          if (batch.bytes >= COPY_BATCH_BYTES) {
             await flush();
             if (context.signal?.aborted) throw new RunAbortedError('the run was stopped');
             context.onRows?.(outcome.rowsRead);
@@ -170,7 +168,7 @@ async function copyRows(
       }
     }
     spans.endParse(parseAttributes());
-    if (batch) await flush();
+    if (batch.bytes > 0) await flush();
     inCopy = true;
     copy.end();
     await finished;
