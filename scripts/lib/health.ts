@@ -33,6 +33,7 @@ export async function unreachable(env: TestEnv): Promise<string[]> {
     [`Jaeger OTLP at ${env.TEST_OTLP_ENDPOINT}`, httpAnswers(`${env.TEST_OTLP_ENDPOINT}/v1/traces`)],
     [`helm at ${env.TEST_HELM_BIN}`, Promise.resolve(executable(env.TEST_HELM_BIN))],
     [`kubectl at ${env.TEST_KUBECTL_BIN}`, Promise.resolve(executable(env.TEST_KUBECTL_BIN))],
+    [`kubernetes-validate at ${env.TEST_KUBERNETES_VALIDATE_BIN}`, Promise.resolve(executable(env.TEST_KUBERNETES_VALIDATE_BIN))],
   ];
   const results = await Promise.all(checks.map(([, check]) => check));
   return checks.filter((_, i) => !results[i]).map(([name]) => name);
