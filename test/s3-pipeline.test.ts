@@ -185,6 +185,25 @@ describe('incremental loading and faults on MinIO', () => {
     assert.equal(await statusOf('201'), 'Closed');
   });
 
+  it('a prefix that lists nothing (a typo) changes nothing and fails with one sentence; the right prefix then has nothing to load', async () => {
+    const before = await ledger(db.url);
+    assert.ok(before.size > 0);
+    const typo = { ...env, ETL_SOURCE: `s3://${bucket.name}/Toshiba/Historical Ticket/` };
+    const result = await runCli(['run'], typo);
+    assert.equal(result.code, 1, explain(result));
+    const errors = result.logs.filter((log) => log.level === 'error').map((log) => String(log.msg));
+    const sentence = new RegExp(
+      `^s3://${bucket.name}/Toshiba/Historical Ticket/ at http://127\\.0\\.0\\.1:\\d+ lists no objects, but the ledger has ${before.size} objects from earlier runs that are not marked gone; nothing was changed\\. Check ETL_SOURCE \\(bucket and prefix\\)\\.`,
+    );
+    assert.ok(errors.some((message) => sentence.test(message)), errors.join(' | '));
+    assert.deepEqual(await ledger(db.url), before, 'no object was marked gone');
+
+    const again = await runCli(['run'], env);
+    assert.equal(again.code, 0, explain(again));
+    assert.equal(summaryOf(again).files.loaded, 0, 'nothing is loaded again');
+    assert.equal(summaryOf(again).files.unchanged, before.size);
+  });
+
   it('retries an object without SR Number only when it changes', async () => {
     const key = '2024/no sr.csv';
     await bucket.put(PREFIX + key, csv([['x', 'Open', '0009']], 'Ticket,SR Status,Account Number,Customer Name'));

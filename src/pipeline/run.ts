@@ -9,7 +9,7 @@ import { migrate } from '../load/migrate.ts';
 import { RunLock } from '../load/lock.ts';
 import { markGone, readLedger } from '../load/ledger.ts';
 import { openSource } from '../sources/index.ts';
-import type { Source, SourceObject } from '../sources/source.ts';
+import { SourceError, type Source, type SourceObject } from '../sources/source.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { failSpan, rememberRunTrace, tracer } from '../telemetry/spans.ts';
 import { connectDatabase } from '../load/database.ts';
@@ -118,6 +118,15 @@ async function runInSpan(settings: Settings, logger: Logger, options: RunOptions
     const objects = await source.list();
     summary.files.listed = objects.length;
     const ledger = await readLedger(client);
+    const present = [...ledger.values()].filter((entry) => entry.status !== 'gone').length;
+    if (objects.length === 0 && present > 0) {
+      // Most likely a typo in the prefix or the wrong bucket: marking every object gone would make
+      // the next correct run load them all again. Nothing is changed; the run fails so it is seen.
+      throw new SourceError(
+        `${source.description} lists no objects, but the ledger has ${present} objects from earlier runs that are not marked gone; nothing was changed. ` +
+          'Check ETL_SOURCE (bucket and prefix). If the source was emptied on purpose, see "An empty source" in docs/s3.md',
+      );
+    }
     const plan = planRun(objects, ledger);
     const gone = await markGone(client, new Set(objects.map((object) => object.key)));
     summary.files.gone = gone.length;
