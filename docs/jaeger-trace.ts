@@ -3,25 +3,7 @@
 //   chromium --headless ... --window-size=1400,900 --screenshot=docs/jaeger-trace.png file:///tmp/trace.html
 // (The test Jaeger is built from its Go module, which carries no UI assets: its web UI is a
 // placeholder page. This page shows the same data the Jaeger UI's trace view shows.)
-interface Tag {
-  key: string;
-  value: unknown;
-}
-interface Span {
-  spanID: string;
-  operationName: string;
-  references: Array<{ refType: string; spanID: string }>;
-  startTime: number;
-  duration: number;
-  tags: Tag[];
-  logs: Array<{ timestamp: number; fields: Tag[] }>;
-  processID: string;
-}
-interface Trace {
-  traceID: string;
-  spans: Span[];
-  processes: Record<string, { serviceName: string; tags: Tag[] }>;
-}
+import { inError, parentOf, tags, type JaegerSpan as Span, type JaegerTrace as Trace } from '../test/helpers/jaeger.ts';
 
 const [base, traceId] = process.argv.slice(2);
 if (!base || !traceId) {
@@ -32,15 +14,12 @@ const response = await fetch(`${base}/api/traces/${traceId}`);
 if (!response.ok) throw new Error(`GET ${base}/api/traces/${traceId}: HTTP ${response.status}`);
 const trace = ((await response.json()) as { data: Trace[] }).data[0]!;
 
-const tags = (list: Tag[]) => Object.fromEntries(list.map((tag) => [tag.key, tag.value]));
 const escape = (text: unknown) => String(text).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
-const parent = (span: Span) => span.references.find((reference) => reference.refType === 'CHILD_OF')?.spanID;
-const isError = (span: Span) => tags(span.tags)['otel.status_code'] === 'ERROR';
 const ms = (micros: number) => (micros >= 1000 ? `${(micros / 1000).toFixed(micros >= 100_000 ? 0 : 1)} ms` : `${micros} µs`);
 
 // Depth-first order, children by start time, as a trace view lists them.
 const children = new Map<string | undefined, Span[]>();
-for (const span of trace.spans) children.set(parent(span), [...(children.get(parent(span)) ?? []), span]);
+for (const span of trace.spans) children.set(parentOf(span), [...(children.get(parentOf(span)) ?? []), span]);
 for (const list of children.values()) list.sort((a, b) => a.startTime - b.startTime || a.operationName.localeCompare(b.operationName));
 const rows: Array<{ span: Span; depth: number }> = [];
 const visit = (id: string | undefined, depth: number) => {
@@ -79,7 +58,7 @@ const rowHtml = rows
   .map(({ span, depth: level }) => {
     const left = ((span.startTime - start) / total) * 100;
     const width = Math.max((span.duration / total) * 100, 0.15);
-    const error = isError(span);
+    const error = inError(span);
     const text = label(span);
     return `<div class="row${error ? ' error' : ''}">
   <div class="name" style="padding-left:${8 + level * 16}px">${error ? '<span class="bang">!</span>' : ''}<b>${escape(span.operationName)}</b>${text ? ` <span class="sub">${escape(text)}</span>` : ''}</div>
@@ -94,7 +73,7 @@ const rowHtml = rows
   })
   .join('\n');
 
-const failed = rows.map((row) => row.span).find((span) => span.operationName === 'etl.file' && isError(span));
+const failed = rows.map((row) => row.span).find((span) => span.operationName === 'etl.file' && inError(span));
 let details = '';
 if (failed) {
   const attributes = tags(failed.tags);

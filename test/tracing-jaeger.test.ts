@@ -17,35 +17,11 @@ import { RunLock } from '../src/load/lock.ts';
 import { DEFAULT_FLUSH_TIMEOUT_MS } from '../src/telemetry/tracing.ts';
 import { runCli, startCli, type CliResult } from './helpers/cli.ts';
 import { freshDatabase, jaegerUrl, otlpEndpoint, type FreshDatabase } from './helpers/services.ts';
+import { inError, parentOf, tags, type JaegerSpan, type JaegerTrace } from './helpers/jaeger.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-interface JaegerTag {
-  key: string;
-  type: string;
-  value: unknown;
-}
-interface JaegerSpan {
-  traceID: string;
-  spanID: string;
-  operationName: string;
-  references: Array<{ refType: string; traceID: string; spanID: string }>;
-  startTime: number;
-  duration: number;
-  tags: JaegerTag[];
-  logs: Array<{ timestamp: number; fields: JaegerTag[] }>;
-  processID: string;
-}
-interface JaegerTrace {
-  traceID: string;
-  spans: JaegerSpan[];
-  processes: Record<string, { serviceName: string; tags: JaegerTag[] }>;
-}
-
-const tags = (list: JaegerTag[]): Record<string, unknown> => Object.fromEntries(list.map((tag) => [tag.key, tag.value]));
 const tagsOf = (span: JaegerSpan) => tags(span.tags);
-const inError = (span: JaegerSpan) => tagsOf(span)['otel.status_code'] === 'ERROR';
-const parentOf = (span: JaegerSpan) => span.references.find((reference) => reference.refType === 'CHILD_OF')?.spanID;
 const uniqueService = (what: string) => `etl-test-${what}-${randomBytes(4).toString('hex')}`;
 
 async function jaegerTraces(service: string): Promise<JaegerTrace[]> {
