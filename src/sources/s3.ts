@@ -5,12 +5,11 @@
 // ranged GET pinned to the same ETag. Errors a user can fix end in one sentence that names the
 // bucket or the object and the setting to look at; no secret ever goes into one.
 import { GetObjectCommand, ListObjectsV2Command, S3Client, type GetObjectCommandInput, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { SourceError, type Source, type SourceObject } from './source.ts';
-import { Spool, type SpoolIdentity } from './spool.ts';
+import { saveBody, Spool, type SpoolIdentity } from './spool.ts';
 import { errorClause } from '../error-text.ts';
 
 export interface S3SourceOptions {
@@ -176,7 +175,7 @@ export class S3Source implements Source {
     }
     const expected = offset + (response.ContentLength ?? object.size - offset);
     try {
-      await pipeline(body, createWriteStream(part, { flags: append ? 'a' : 'w', highWaterMark: READ_CHUNK_BYTES }));
+      await saveBody(body, part, append, READ_CHUNK_BYTES);
     } catch (error) {
       const have = (await stat(part).catch(() => undefined))?.size ?? 0;
       throw new SourceError(

@@ -7,8 +7,12 @@
 // A run that dies in the middle of a download leaves .part and .json behind; the next run finds
 // them, and when the ETag still matches it asks only for the missing bytes.
 import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 
 export interface SpoolIdentity {
   bucket: string;
@@ -147,6 +151,32 @@ export class Spool {
     }
     return removed;
   }
+}
+
+/**
+ * Writes (or appends) a download body to `file`. When the body fails midway, every byte received
+ * before the failure is on disk before the error is rethrown, so the next run resumes from the
+ * true end of the copy. stream.pipeline() cannot be used here: on a source error it destroys the
+ * file stream, and writes still buffered in it (while the file opens, or behind a slow disk) are
+ * dropped; the kept .part then ends short, often empty, and the resume starts over from byte 0.
+ */
+export async function saveBody(body: Readable, file: string, append: boolean, highWaterMark: number): Promise<void> {
+  const out = createWriteStream(file, { flags: append ? 'a' : 'w', highWaterMark });
+  let failure: unknown;
+  try {
+    for await (const chunk of body) {
+      if (!out.write(chunk as Buffer)) await once(out, 'drain');
+    }
+  } catch (error) {
+    failure = error;
+  }
+  out.end();
+  try {
+    await finished(out);
+  } catch (error) {
+    failure ??= error;
+  }
+  if (failure !== undefined) throw failure;
 }
 
 async function readSidecar(file: string): Promise<Sidecar | undefined> {
