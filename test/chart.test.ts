@@ -649,6 +649,25 @@ describe('packaging files', () => {
     assert.ok(existsSync(path.join(root, '.dockerignore')));
   });
 
+  it('every file the build stage copies from the context is let through .dockerignore, .npmrc included', () => {
+    const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
+    const allowed = new Set(
+      readFileSync(path.join(root, '.dockerignore'), 'utf8')
+        .split('\n')
+        .filter((line) => line.startsWith('!'))
+        .map((line) => line.slice(1).replace(/\/$/, '')),
+    );
+    // COPY lines without --from take their sources from the build context (the last word is the target).
+    const sources = [...dockerfile.matchAll(/^COPY\s+(?!--from)(.+)$/gm)].flatMap((match) => match[1]!.trim().split(/\s+/).slice(0, -1));
+    assert.ok(sources.includes('package-lock.json'), `the COPY lines were read: ${sources.join(' ')}`);
+    for (const source of sources) {
+      assert.ok(existsSync(path.join(root, source)), `${source} exists`);
+      assert.ok(allowed.has(source.replace(/\/$/, '')), `${source} is copied by the Dockerfile but .dockerignore keeps it out of the build context`);
+    }
+    // Without .npmrc (omit=peer) the build stage's npm ci would install aws-cdk-lib (160 MB) for nothing.
+    assert.ok(sources.includes('.npmrc'), 'the build stage gets the npm settings of the lockfile');
+  });
+
   it('has CI and release workflows', () => {
     for (const file of ['ci.yml', 'release.yml']) {
       const workflow = parseYaml(readFileSync(path.join(root, '.github', 'workflows', file), 'utf8')) as { jobs: Record<string, unknown> };
