@@ -74,7 +74,12 @@ ON CONFLICT ${table.conflict} DO UPDATE SET
 WHERE (excluded.source_modified, excluded.source_object) >= (t.source_modified, t.source_object)`;
 }
 
-const MERGES = TARGET_TABLES.map((table) => ({ table: table.name, sql: mergeSql(table) }));
+// Customers last: every export repeats most customers, so two objects merging at once always
+// share customer rows, and the second waits for the first to commit. Merged last, those row locks
+// are held only for the short rest of the transaction (ledger row, COMMIT), not through the other
+// four merges. (The load order keeps concurrent objects from sharing the other tables' rows.)
+const MERGE_ORDER = [...TARGET_TABLES.filter((table) => table.name !== 'customers'), ...TARGET_TABLES.filter((table) => table.name === 'customers')];
+const MERGES = MERGE_ORDER.map((table) => ({ table: table.name, sql: mergeSql(table) }));
 
 /** Runs the five upserts; returns rows inserted or updated per table. */
 export async function mergeStaged(client: ClientBase, objectKey: string, modified: Date): Promise<Record<string, number>> {

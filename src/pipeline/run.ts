@@ -15,7 +15,7 @@ import { failSpan, rememberRunTrace, tracer } from '../telemetry/spans.ts';
 import { connectDatabase } from '../load/database.ts';
 import { errorMessage, RunAbortedError } from './errors.ts';
 import { loadFile, type FileResult } from './file.ts';
-import { planRun } from './plan.ts';
+import { loadOrder, planRun } from './plan.ts';
 import { appendRunSummary, writeJsonAtomic } from './state-files.ts';
 
 export type RunStatus = 'ok' | 'failed' | 'locked' | 'aborted';
@@ -163,7 +163,8 @@ async function runInSpan(settings: Settings, logger: Logger, options: RunOptions
     // Objects load `load_concurrency` at a time, each on its own connection: while one object's
     // merge keeps Postgres busy, the next is parsed. The result does not depend on the order
     // (lineage decides), and merges insert in key order, so they wait for each other, never deadlock.
-    const queue = [...plan.load];
+    const workers = Math.max(1, Math.min(settings.loadConcurrency, plan.load.length));
+    const queue = loadOrder(plan.load, workers);
     let stopped = false;
     const worker = async (id: number, workerClient: pg.Client) => {
       while (!stopped && !signal.aborted) {
@@ -191,7 +192,6 @@ async function runInSpan(settings: Settings, logger: Logger, options: RunOptions
         }
       }
     };
-    const workers = Math.max(1, Math.min(settings.loadConcurrency, queue.length));
     const extraClients: pg.Client[] = [];
     try {
       for (let id = 1; id < workers; id++) extraClients.push(await connectDatabase(settings.databaseUrl, 'etl-run'));
