@@ -50,7 +50,7 @@ export const configSchema = {
     env: 'ETL_REJECT_THRESHOLD_MIN_ROWS',
   },
   load_concurrency: {
-    doc: 'Objects loaded at the same time, each on its own database connection (parsing one while Postgres merges another).',
+    doc: 'Objects loaded at the same time, each on its own database connection and parsing thread (parsing one while Postgres merges another).',
     format: 'nat',
     default: 2,
     env: 'ETL_LOAD_CONCURRENCY',

@@ -8,8 +8,8 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { Logger } from '../telemetry/logger.ts';
 import { inSpan } from '../telemetry/spans.ts';
 import { ReadSpans } from '../telemetry/read-spans.ts';
-import { readExport } from '../read/export-reader.ts';
-import { COPY_STAGE_SQL, CREATE_STAGE_SQL, CopyBatch } from '../load/staging.ts';
+import type { ParseThread } from '../read/parse-thread.ts';
+import { COPY_STAGE_SQL, CREATE_STAGE_SQL } from '../load/staging.ts';
 import { mergeStaged } from '../load/merge.ts';
 import { recordFile, replaceRejects, type FileOutcome, type RejectRecord, type RetryPolicy, type ValueIssueRecord } from '../load/ledger.ts';
 import type { Source, SourceObject } from '../sources/source.ts';
@@ -18,6 +18,8 @@ import { classifyError, errorMessage, isConnectionError, RejectThresholdError, R
 export interface FileContext {
   client: pg.Client;
   source: Source;
+  /** Reads the object on a worker thread; one per concurrent load. */
+  parser: ParseThread;
   logger: Logger;
   runId: string;
   traceId?: string;
@@ -118,16 +120,8 @@ async function copyRows(
   const copy = context.client.query(copyFrom(COPY_STAGE_SQL));
   const finished = once(copy, 'finish');
   finished.catch(() => {}); // awaited below; an early error surfaces there or through the write
-  const batch = new CopyBatch(COPY_BATCH_BYTES * 2);
   let copyBytes = 0;
   let inCopy = false; // which stage an error comes from, for the spans
-  const flush = async () => {
-    inCopy = true;
-    const bytes = batch.take();
-    copyBytes += bytes.length;
-    if (!copy.write(bytes)) await Promise.race([once(copy, 'drain'), finished]);
-    inCopy = false;
-  };
   const parseAttributes = () => ({
     'etl.rows.read': outcome.rowsRead,
     'etl.rows.quarantined': outcome.rowsQuarantined,
@@ -137,38 +131,34 @@ async function copyRows(
     ...(outcome.extraColumns.length > 0 ? { 'etl.columns.extra': outcome.extraColumns } : {}),
   });
   try {
-    for await (const event of readExport(spans.wrapOpen(() => context.source.open(object)))) {
-      switch (event.type) {
-        case 'header':
-          spans.startCopy();
-          outcome.encoding = event.encoding;
-          outcome.extraColumns = [...event.layout.extras];
-          if (event.layout.extras.length > 0) {
-            context.logger.info({ object_key: object.key, extra_columns: event.layout.extras }, 'ignoring columns that are not in the export layout');
-          }
-          break;
-        case 'row':
-          outcome.rowsRead++;
-          outcome.rowsLoaded++;
-          if (event.repairedColumn !== undefined) outcome.rowsRepaired++;
-          for (const issue of event.issues) issues.push({ line: event.line, column: issue.column, raw: issue.raw });
-          outcome.valuesRecorded += event.issues.length;
-          batch.add(event.line, event.values);
-          if (batch.bytes >= COPY_BATCH_BYTES) {
-            await flush();
-            if (context.signal?.aborted) throw new RunAbortedError('the run was stopped');
-            context.onRows?.(outcome.rowsRead);
-          }
-          break;
-        case 'reject':
-          outcome.rowsRead++;
-          outcome.rowsQuarantined++;
-          rejects.push({ line: event.line, raw: event.raw, reason: event.reason, detail: event.detail });
-          break;
+    // The worker thread parses and encodes the rows; this thread counts them and feeds COPY.
+    for await (const event of context.parser.read(spans.wrapOpen(() => context.source.open(object)), COPY_BATCH_BYTES)) {
+      if (event.type === 'header') {
+        spans.startCopy();
+        outcome.encoding = event.encoding;
+        outcome.extraColumns = event.extras;
+        if (event.extras.length > 0) {
+          context.logger.info({ object_key: object.key, extra_columns: event.extras }, 'ignoring columns that are not in the export layout');
+        }
+        continue;
       }
+      outcome.rowsRead += event.rows + event.rejects.length;
+      outcome.rowsLoaded += event.rows;
+      outcome.rowsQuarantined += event.rejects.length;
+      outcome.rowsRepaired += event.repaired;
+      outcome.valuesRecorded += event.issues.length;
+      issues.push(...event.issues);
+      rejects.push(...event.rejects);
+      if (event.bytes.length > 0) {
+        inCopy = true;
+        copyBytes += event.bytes.length;
+        if (!copy.write(event.bytes)) await Promise.race([once(copy, 'drain'), finished]);
+        inCopy = false;
+      }
+      if (context.signal?.aborted) throw new RunAbortedError('the run was stopped');
+      context.onRows?.(outcome.rowsRead);
     }
     spans.endParse(parseAttributes());
-    if (batch.bytes > 0) await flush();
     inCopy = true;
     copy.end();
     await finished;

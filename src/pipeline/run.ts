@@ -16,6 +16,7 @@ import { connectDatabase } from '../load/database.ts';
 import { errorMessage, RunAbortedError } from './errors.ts';
 import { loadFile, type FileResult } from './file.ts';
 import { loadOrder, planRun } from './plan.ts';
+import { ParseThread } from '../read/parse-thread.ts';
 import { appendRunSummary, writeJsonAtomic } from './state-files.ts';
 
 export type RunStatus = 'ok' | 'failed' | 'locked' | 'aborted';
@@ -167,13 +168,21 @@ async function runInSpan(settings: Settings, logger: Logger, options: RunOptions
     const queue = loadOrder(plan.load, workers);
     let stopped = false;
     const worker = async (id: number, workerClient: pg.Client) => {
+      const parser = new ParseThread();
+      try {
+        await loadObjects(id, workerClient, parser);
+      } finally {
+        await parser.close();
+      }
+    };
+    const loadObjects = async (id: number, workerClient: pg.Client, parser: ParseThread) => {
       while (!stopped && !signal.aborted) {
         const object = queue.shift();
         if (!object) return;
         inFlight.set(id, 0);
         let result: Awaited<ReturnType<typeof loadOne>>;
         try {
-          result = await loadOne(object, { client: workerClient, source, logger, runId, traceId, settings, signal, onRows: (rows) => inFlight.set(id, rows) });
+          result = await loadOne(object, { client: workerClient, source, parser, logger, runId, traceId, settings, signal, onRows: (rows) => inFlight.set(id, rows) });
         } finally {
           inFlight.delete(id);
           // The file's transaction has ended, whatever its outcome: the source may drop its local copy.
@@ -242,6 +251,7 @@ interface LoadOneContext {
   settings: Settings;
   signal: AbortSignal;
   onRows: (rows: number) => void;
+  parser: ParseThread;
 }
 
 async function loadOne(object: SourceObject, context: LoadOneContext): Promise<FileResult | 'aborted'> {
@@ -252,6 +262,7 @@ async function loadOne(object: SourceObject, context: LoadOneContext): Promise<F
       const result = await loadFile(object, {
         client: context.client,
         source: context.source,
+        parser: context.parser,
         logger,
         runId: context.runId,
         traceId: context.traceId,

@@ -1,0 +1,168 @@
+// Reading an object on a worker thread. csv-parse and the reading rules are most of the pipeline's
+// own CPU time; on the main thread they ran one object at a time, so with two objects in flight
+// the second waited for the first's parsing even with a core free. Each load worker of a run has
+// its own ParseThread (parse-worker.ts), which reads one object at a time.
+//
+// The main thread keeps the source: the worker asks for the object's bytes one chunk at a time
+// (`open`, `pull`) and answers with the header, then batches of rows already encoded as COPY text
+// together with that batch's counts, rejects and value issues. One batch is in flight at a time:
+// the next is sent when the caller has taken the previous one (`ack`), so memory stays flat.
+import { Worker } from 'node:worker_threads';
+import type { Readable } from 'node:stream';
+import type { Encoding } from './decode.ts';
+import { MissingRequiredColumnsError } from './layout.ts';
+import type { RejectReason } from './rows.ts';
+
+export type ToWorker =
+  | { type: 'start'; batchBytes: number }
+  | { type: 'chunk'; stream: number; data: ArrayBuffer }
+  | { type: 'eof'; stream: number }
+  | { type: 'input-error'; stream: number; message: string }
+  | { type: 'ack' };
+
+export interface BatchMessage {
+  type: 'batch';
+  /** COPY text of `rows` rows. */
+  bytes: ArrayBuffer;
+  rows: number;
+  repaired: number;
+  issues: Array<{ line: number; column: string; raw: string }>;
+  rejects: Array<{ line: number; raw: string; reason: RejectReason; detail: string }>;
+}
+
+export type FromWorker =
+  | { type: 'open'; stream: number }
+  | { type: 'pull'; stream: number }
+  | { type: 'header'; encoding: Encoding; extras: string[] }
+  | BatchMessage
+  | { type: 'done' }
+  | { type: 'failed'; name: string; message: string; code?: string; inputError: boolean };
+
+export type ParseEvent =
+  | { type: 'header'; encoding: Encoding; extras: string[] }
+  | { type: 'batch'; bytes: Buffer; rows: number; repaired: number; issues: BatchMessage['issues']; rejects: BatchMessage['rejects'] };
+
+// The worker runs the same kind of file as this one: .ts from the sources (Node strips the types),
+// .js from dist/.
+const WORKER_URL = new URL(`./parse-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+
+export class ParseThread {
+  private worker: Worker | undefined;
+
+  /**
+   * Reads one object. `open` is called for each pass over the object (two: encoding detection,
+   * then parsing). A source error from `open` or its stream is thrown as it is; an error of the
+   * reading itself (MissingRequiredColumnsError, a gzip error) is thrown with its class or code.
+   * Stopping early (an exception in the caller's loop) ends the worker; the next read starts a new one.
+   */
+  async *read(open: () => Promise<Readable>, batchBytes: number): AsyncGenerator<ParseEvent> {
+    const worker = (this.worker ??= new Worker(WORKER_URL));
+    const events: Array<ParseEvent | { type: 'done' } | { type: 'failed'; error: unknown }> = [];
+    let wake: (() => void) | undefined;
+    const push = (event: (typeof events)[number]) => {
+      events.push(event);
+      wake?.();
+    };
+    // The streams the worker opened; a new open ends the one before (encoding detection may stop early).
+    let current: { stream: number; iterator: AsyncIterator<Buffer> } | undefined;
+    let sourceError: unknown;
+    const endCurrent = () => {
+      void current?.iterator.return?.().catch(() => {});
+      current = undefined;
+    };
+    const serve = async (message: FromWorker) => {
+      if (message.type === 'open') {
+        endCurrent();
+        try {
+          const stream = await open();
+          current = { stream: message.stream, iterator: stream[Symbol.asyncIterator]() as AsyncIterator<Buffer> };
+        } catch (error) {
+          sourceError = error;
+          worker.postMessage({ type: 'input-error', stream: message.stream, message: String(error) } satisfies ToWorker);
+        }
+        return;
+      }
+      if (message.type === 'pull') {
+        if (!current || current.stream !== message.stream) return; // the open failed; the worker was told
+        try {
+          const step = await current.iterator.next();
+          if (step.done) worker.postMessage({ type: 'eof', stream: message.stream } satisfies ToWorker);
+          else {
+            const chunk = step.value;
+            const data = chunk.buffer.slice(chunk.byteOffset, chunk.byteOffset + chunk.length) as ArrayBuffer;
+            worker.postMessage({ type: 'chunk', stream: message.stream, data } satisfies ToWorker, [data]);
+          }
+        } catch (error) {
+          sourceError = error;
+          worker.postMessage({ type: 'input-error', stream: message.stream, message: String(error) } satisfies ToWorker);
+        }
+      }
+    };
+    // Opens and pulls are answered in order, one after another (a pull must not overtake its open).
+    let serving = Promise.resolve();
+    const onMessage = (message: FromWorker) => {
+      switch (message.type) {
+        case 'open':
+        case 'pull':
+          serving = serving.then(() => serve(message));
+          break;
+        case 'batch':
+          push({ type: 'batch', bytes: Buffer.from(message.bytes), rows: message.rows, repaired: message.repaired, issues: message.issues, rejects: message.rejects });
+          break;
+        case 'header':
+          push(message);
+          break;
+        case 'done':
+          push(message);
+          break;
+        case 'failed':
+          push({ type: 'failed', error: message.inputError && sourceError !== undefined ? sourceError : revive(message) });
+          break;
+      }
+    };
+    const onError = (error: Error) => push({ type: 'failed', error });
+    const onExit = (code: number) => push({ type: 'failed', error: new Error(`the parse worker thread exited (code ${code})`) });
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+    let finished = false;
+    try {
+      worker.postMessage({ type: 'start', batchBytes } satisfies ToWorker);
+      for (;;) {
+        const event = events.shift();
+        if (!event) {
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+          continue;
+        }
+        if (event.type === 'done') break;
+        if (event.type === 'failed') throw event.error;
+        yield event;
+        if (event.type === 'batch') worker.postMessage({ type: 'ack' } satisfies ToWorker);
+      }
+      finished = true;
+    } finally {
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+      endCurrent();
+      // A read that did not run to its end leaves the worker mid-object: replace it.
+      if (!finished) await this.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = undefined;
+    await worker?.terminate();
+  }
+}
+
+/** The worker's error with the class or code the pipeline classifies it by (errors.ts). */
+function revive(failure: { name: string; message: string; code?: string }): Error {
+  if (failure.name === 'MissingRequiredColumnsError') return new MissingRequiredColumnsError(failure.message);
+  const error = new Error(failure.message);
+  error.name = failure.name;
+  if (failure.code !== undefined) Object.assign(error, { code: failure.code });
+  return error;
+}

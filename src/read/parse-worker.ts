@@ -1,0 +1,110 @@
+// The worker-thread side of ParseThread (parse-thread.ts): reads one object at a time with
+// readExport and sends its rows back already encoded as COPY text, in batches, with the counts,
+// rejects and value issues of each batch. The object's bytes come from the main thread, which
+// owns the source: the worker asks for each chunk (`pull`), so it never holds more than one.
+import { parentPort } from 'node:worker_threads';
+import { Readable } from 'node:stream';
+import { readExport } from './export-reader.ts';
+import { CopyBatch } from '../load/staging.ts';
+import type { BatchMessage, FromWorker, ToWorker } from './parse-thread.ts';
+
+const port = parentPort;
+if (!port) throw new Error('parse-worker.ts runs as a worker thread (see parse-thread.ts)');
+
+const send = (message: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
+
+// Incoming messages, by kind: answers to pulls, acknowledgements of batches, the next start.
+type Input = Extract<ToWorker, { type: 'chunk' | 'eof' | 'input-error' }>;
+const inputs: Input[] = [];
+let inputWaiter: ((input: Input) => void) | undefined;
+let acks = 0;
+let ackWaiter: (() => void) | undefined;
+let opens = 0;
+
+port.on('message', (message: ToWorker) => {
+  switch (message.type) {
+    case 'start':
+      void readObject(message.batchBytes);
+      break;
+    case 'ack':
+      acks++;
+      ackWaiter?.();
+      break;
+    default:
+      if (inputWaiter) {
+        const waiter = inputWaiter;
+        inputWaiter = undefined;
+        waiter(message);
+      } else inputs.push(message);
+  }
+});
+
+/** The answer to the last pull of `stream`; answers for an earlier open (left before its end) are dropped. */
+async function nextInput(stream: number): Promise<Input> {
+  for (;;) {
+    const input = inputs.shift() ?? (await new Promise<Input>((resolve) => (inputWaiter = resolve)));
+    if (input.stream === stream) return input;
+  }
+}
+
+/** One open of the object: a stream that pulls chunks from the main thread as it is read. */
+function open(): Promise<Readable> {
+  const stream = ++opens;
+  send({ type: 'open', stream });
+  async function* chunks(): AsyncGenerator<Buffer> {
+    for (;;) {
+      send({ type: 'pull', stream });
+      const input = await nextInput(stream);
+      if (input.type === 'eof') return;
+      if (input.type === 'input-error') throw Object.assign(new Error(input.message), { inputError: true });
+      yield Buffer.from(input.data);
+    }
+  }
+  return Promise.resolve(Readable.from(chunks(), { objectMode: false }));
+}
+
+async function readObject(batchBytes: number): Promise<void> {
+  inputs.length = 0;
+  acks = 0;
+  let sent = 0;
+  const batch = new CopyBatch(batchBytes * 2);
+  let pending: Omit<BatchMessage, 'type' | 'bytes'> = empty();
+  // At most one batch in flight: the main thread acknowledges each once COPY has taken it.
+  const flush = async () => {
+    if (sent - acks >= 1) await new Promise<void>((resolve) => (ackWaiter = resolve));
+    ackWaiter = undefined;
+    const bytes = batch.take();
+    const copy = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) as ArrayBuffer;
+    send({ type: 'batch', bytes: copy, ...pending }, [copy]);
+    sent++;
+    pending = empty();
+  };
+  try {
+    for await (const event of readExport(open)) {
+      switch (event.type) {
+        case 'header':
+          send({ type: 'header', encoding: event.encoding, extras: [...event.layout.extras] });
+          break;
+        case 'row':
+          pending.rows++;
+          if (event.repairedColumn !== undefined) pending.repaired++;
+          for (const issue of event.issues) pending.issues.push({ line: event.line, column: issue.column, raw: issue.raw });
+          batch.add(event.line, event.values);
+          if (batch.bytes >= batchBytes) await flush();
+          break;
+        case 'reject':
+          pending.rejects.push({ line: event.line, raw: event.raw, reason: event.reason, detail: event.detail });
+          break;
+      }
+    }
+    if (batch.bytes > 0 || pending.rejects.length > 0) await flush();
+    send({ type: 'done' });
+  } catch (error) {
+    const err = error as { name?: string; message?: string; code?: unknown; inputError?: boolean };
+    send({ type: 'failed', name: err.name ?? 'Error', message: err.message ?? String(error), code: typeof err.code === 'string' ? err.code : undefined, inputError: err.inputError === true });
+  }
+}
+
+function empty(): Omit<BatchMessage, 'type' | 'bytes'> {
+  return { rows: 0, repaired: 0, issues: [], rejects: [] };
+}
