@@ -89,6 +89,8 @@ export class ParseThread {
           if (step.done) worker.postMessage({ type: 'eof', stream: message.stream } satisfies ToWorker);
           else {
             const chunk = step.value;
+            // Copied, not moved: the stream's owner may still hold the chunk's memory (a source that
+            // serves the object from memory would see it emptied for the second pass).
             const data = chunk.buffer.slice(chunk.byteOffset, chunk.byteOffset + chunk.length) as ArrayBuffer;
             worker.postMessage({ type: 'chunk', stream: message.stream, data } satisfies ToWorker, [data]);
           }
@@ -120,8 +122,15 @@ export class ParseThread {
           break;
       }
     };
-    const onError = (error: Error) => push({ type: 'failed', error });
-    const onExit = (code: number) => push({ type: 'failed', error: new Error(`the parse worker thread exited (code ${code})`) });
+    let dead = false;
+    const onError = (error: Error) => {
+      dead = true;
+      push({ type: 'failed', error });
+    };
+    const onExit = (code: number) => {
+      dead = true;
+      push({ type: 'failed', error: new Error(`the parse worker thread exited (code ${code})`) });
+    };
     worker.on('message', onMessage);
     worker.on('error', onError);
     worker.on('exit', onExit);
@@ -136,7 +145,11 @@ export class ParseThread {
           continue;
         }
         if (event.type === 'done') break;
-        if (event.type === 'failed') throw event.error;
+        if (event.type === 'failed') {
+          // The worker reported it (it is between objects again) unless it died.
+          finished = !dead;
+          throw event.error;
+        }
         yield event;
         if (event.type === 'batch') worker.postMessage({ type: 'ack' } satisfies ToWorker);
       }
@@ -146,7 +159,7 @@ export class ParseThread {
       worker.off('error', onError);
       worker.off('exit', onExit);
       endCurrent();
-      // A read that did not run to its end leaves the worker mid-object: replace it.
+      // A read that the caller stopped leaves the worker mid-object, and a dead one is no use: replace it.
       if (!finished) await this.close();
     }
   }

@@ -13,10 +13,11 @@ if (!port) throw new Error('parse-worker.ts runs as a worker thread (see parse-t
 
 const send = (message: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
 
-// Incoming messages, by kind: answers to pulls, acknowledgements of batches, the next start.
+// Answers to pulls are kept only for the current open: a pass over the object that was left
+// before its end (encoding detection may stop early) may still have one on the way.
 type Input = Extract<ToWorker, { type: 'chunk' | 'eof' | 'input-error' }>;
 const inputs: Input[] = [];
-let inputWaiter: ((input: Input) => void) | undefined;
+let waiting: { stream: number; resolve: (input: Input) => void } | undefined;
 let acks = 0;
 let ackWaiter: (() => void) | undefined;
 let opens = 0;
@@ -24,6 +25,8 @@ let opens = 0;
 port.on('message', (message: ToWorker) => {
   switch (message.type) {
     case 'start':
+      inputs.length = 0;
+      waiting = undefined;
       void readObject(message.batchBytes);
       break;
     case 'ack':
@@ -31,20 +34,19 @@ port.on('message', (message: ToWorker) => {
       ackWaiter?.();
       break;
     default:
-      if (inputWaiter) {
-        const waiter = inputWaiter;
-        inputWaiter = undefined;
-        waiter(message);
-      } else inputs.push(message);
+      if (waiting?.stream === message.stream) {
+        const { resolve } = waiting;
+        waiting = undefined;
+        resolve(message);
+      } else if (message.stream === opens) inputs.push(message);
   }
 });
 
-/** The answer to the last pull of `stream`; answers for an earlier open (left before its end) are dropped. */
-async function nextInput(stream: number): Promise<Input> {
-  for (;;) {
-    const input = inputs.shift() ?? (await new Promise<Input>((resolve) => (inputWaiter = resolve)));
-    if (input.stream === stream) return input;
-  }
+/** The answer to the last pull of `stream`. */
+function nextInput(stream: number): Promise<Input> {
+  const queued = inputs.findIndex((input) => input.stream === stream);
+  if (queued !== -1) return Promise.resolve(inputs.splice(queued, 1)[0]!);
+  return new Promise((resolve) => (waiting = { stream, resolve }));
 }
 
 /** One open of the object: a stream that pulls chunks from the main thread as it is read. */
@@ -64,7 +66,6 @@ function open(): Promise<Readable> {
 }
 
 async function readObject(batchBytes: number): Promise<void> {
-  inputs.length = 0;
   acks = 0;
   let sent = 0;
   const batch = new CopyBatch(batchBytes * 2);
