@@ -145,4 +145,18 @@ describe('ParseThread', () => {
       await parser.close();
     }
   });
+
+  it('a worker that died between objects is replaced by the next read', async () => {
+    const parser = new ParseThread();
+    try {
+      const body = Buffer.from('SR Number,SR Status\n101,Open\n');
+      assert.equal((await onWorker(parser, body, Infinity)).rows, 1);
+      // The worker is private: reach it to kill it as a crash would.
+      const worker = (parser as unknown as { worker: { terminate(): Promise<number> } }).worker;
+      await worker.terminate();
+      assert.equal((await onWorker(parser, body, Infinity)).rows, 1);
+    } finally {
+      await parser.close();
+    }
+  });
 });

@@ -56,7 +56,7 @@ export class ParseThread {
    * Stopping early (an exception in the caller's loop) ends the worker; the next read starts a new one.
    */
   async *read(open: () => Promise<Readable>, batchBytes: number): AsyncGenerator<ParseEvent> {
-    const worker = (this.worker ??= new Worker(WORKER_URL));
+    const worker = (this.worker ??= this.spawn());
     const events: Array<ParseEvent | { type: 'done' } | { type: 'failed'; error: unknown }> = [];
     let wake: (() => void) | undefined;
     const push = (event: (typeof events)[number]) => {
@@ -106,7 +106,7 @@ export class ParseThread {
       switch (message.type) {
         case 'open':
         case 'pull':
-          serving = serving.then(() => serve(message));
+          serving = serving.then(() => serve(message)).catch((error: unknown) => push({ type: 'failed', error }));
           break;
         case 'batch':
           push({ type: 'batch', bytes: Buffer.from(message.bytes), rows: message.rows, repaired: message.repaired, issues: message.issues, rejects: message.rejects });
@@ -162,6 +162,15 @@ export class ParseThread {
       // A read that the caller stopped leaves the worker mid-object, and a dead one is no use: replace it.
       if (!finished) await this.close();
     }
+  }
+
+  /** A worker that dies between objects is forgotten, so the next read starts a new one instead of waiting on it. */
+  private spawn(): Worker {
+    const worker = new Worker(WORKER_URL);
+    worker.once('exit', () => {
+      if (this.worker === worker) this.worker = undefined;
+    });
+    return worker;
   }
 
   async close(): Promise<void> {
