@@ -159,4 +159,58 @@ describe('ParseThread', () => {
       await parser.close();
     }
   });
+
+  it('a source that fails during the second pass: its error, and the rows and rejects read before it are all reported', async () => {
+    const lines = ['SR Number,SR Status,Summary', '101,Open', ...Array.from({ length: 40_000 }, (_, i) => `${1000 + i},Open,"note ${i * 7919}"`)];
+    const body = Buffer.from(lines.join('\n') + '\n');
+    const cut = new SourceError('The local copy of s3://b/k.csv vanished during the load.');
+    // The first pass (encoding detection) sees every byte; the second stops after 60% with the source's error.
+    const failingSecondPass = () => {
+      let opens = 0;
+      return async () => {
+        opens++;
+        if (opens === 1) return Readable.from(chunked(body, 65_536), { objectMode: false });
+        return Readable.from(
+          (async function* () {
+            yield* chunked(body.subarray(0, Math.floor(body.length * 0.6)), 65_536);
+            throw cut;
+          })(),
+          { objectMode: false },
+        );
+      };
+    };
+    let mainRows = 0;
+    let mainRejects = 0;
+    await assert.rejects(
+      (async () => {
+        for await (const event of readExport(failingSecondPass())) {
+          if (event.type === 'row') mainRows++;
+          if (event.type === 'reject') mainRejects++;
+        }
+      })(),
+      (error: unknown) => error === cut,
+    );
+    assert.ok(mainRows > 1000 && mainRejects === 1, `rows before the error: ${mainRows}, rejects ${mainRejects}`);
+
+    const parser = new ParseThread();
+    try {
+      let rows = 0;
+      let rejects = 0;
+      await assert.rejects(
+        (async () => {
+          for await (const event of parser.read(failingSecondPass(), BATCH_BYTES)) {
+            if (event.type === 'batch') {
+              rows += event.rows;
+              rejects += event.rejects.length;
+            }
+          }
+        })(),
+        (error: unknown) => error === cut,
+      );
+      assert.equal(rows, mainRows, 'every row read before the error is counted');
+      assert.equal(rejects, mainRejects, 'the reject found before the error is kept');
+    } finally {
+      await parser.close();
+    }
+  });
 });

@@ -36,7 +36,15 @@ export type FromWorker =
   | { type: 'header'; encoding: Encoding; extras: string[] }
   | BatchMessage
   | { type: 'done' }
-  | { type: 'failed'; name: string; message: string; code?: string; inputError: boolean };
+  | {
+      type: 'failed';
+      name: string;
+      message: string;
+      code?: string;
+      inputError: boolean;
+      /** Rows, rejects and issues read since the last batch (not copied). */
+      unsent: Omit<BatchMessage, 'type' | 'bytes'>;
+    };
 
 export type ParseEvent =
   | { type: 'header'; encoding: Encoding; extras: string[] }
@@ -118,6 +126,8 @@ export class ParseThread {
           push(message);
           break;
         case 'failed':
+          // The rows read before the failure are counted, and its rejects kept, as for any batch.
+          if (message.unsent.rows > 0 || message.unsent.rejects.length > 0) push({ type: 'batch', bytes: Buffer.alloc(0), ...message.unsent });
           push({ type: 'failed', error: message.inputError && sourceError !== undefined ? sourceError : revive(message) });
           break;
       }

@@ -102,7 +102,8 @@ async function readObject(batchBytes: number): Promise<void> {
     send({ type: 'done' });
   } catch (error) {
     const err = error as { name?: string; message?: string; code?: unknown; inputError?: boolean };
-    send({ type: 'failed', name: err.name ?? 'Error', message: err.message ?? String(error), code: typeof err.code === 'string' ? err.code : undefined, inputError: err.inputError === true });
+    // What was read since the last batch still counts (rows read, rejects found): it comes along.
+    send({ type: 'failed', name: err.name ?? 'Error', message: err.message ?? String(error), code: typeof err.code === 'string' ? err.code : undefined, inputError: err.inputError === true, unsent: pending });
   }
 }
 
