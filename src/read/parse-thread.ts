@@ -108,13 +108,20 @@ export class ParseThread {
         }
       }
     };
+    // The worker died, or was left waiting mid-object: it is replaced after this read.
+    let broken = false;
     // Opens and pulls are answered in order, one after another (a pull must not overtake its open).
     let serving = Promise.resolve();
     const onMessage = (message: FromWorker) => {
       switch (message.type) {
         case 'open':
         case 'pull':
-          serving = serving.then(() => serve(message)).catch((error: unknown) => push({ type: 'failed', error }));
+          serving = serving
+            .then(() => serve(message))
+            .catch((error: unknown) => {
+              broken = true; // the worker may still wait for an answer
+              push({ type: 'failed', error });
+            });
           break;
         case 'batch':
           push({ type: 'batch', bytes: Buffer.from(message.bytes), rows: message.rows, repaired: message.repaired, issues: message.issues, rejects: message.rejects });
@@ -132,13 +139,12 @@ export class ParseThread {
           break;
       }
     };
-    let dead = false;
     const onError = (error: Error) => {
-      dead = true;
+      broken = true;
       push({ type: 'failed', error });
     };
     const onExit = (code: number) => {
-      dead = true;
+      broken = true;
       push({ type: 'failed', error: new Error(`the parse worker thread exited (code ${code})`) });
     };
     worker.on('message', onMessage);
@@ -156,8 +162,8 @@ export class ParseThread {
         }
         if (event.type === 'done') break;
         if (event.type === 'failed') {
-          // The worker reported it (it is between objects again) unless it died.
-          finished = !dead;
+          // A failure the worker reported leaves it between objects, ready for the next one.
+          finished = !broken;
           throw event.error;
         }
         yield event;
