@@ -62,6 +62,16 @@ async function onWorker(parser: ParseThread, body: Buffer, chunkSize: number): P
   return read;
 }
 
+/** A parse thread for one test, closed at its end whatever happens. */
+async function withParser(test: (parser: ParseThread) => Promise<void>): Promise<void> {
+  const parser = new ParseThread();
+  try {
+    await test(parser);
+  } finally {
+    await parser.close();
+  }
+}
+
 describe('ParseThread', () => {
   it('reads every generated object exactly as the main thread does, in batches, with any chunk size', async () => {
     const { objects } = generateExports({
@@ -70,8 +80,7 @@ describe('ParseThread', () => {
       rowsPerFile: 300,
       defects: { unquotedFreeText: 0.02, strayQuotes: 0.02, shortRows: 0.01, truncatedObjects: 0.2, duplicateRows: 0.02, badValues: 0.02 },
     });
-    const parser = new ParseThread();
-    try {
+    await withParser(async (parser) => {
       let rejects = 0;
       for (const object of objects.filter((candidate) => candidate.data)) {
         const expected: Read | Error = await onMainThread(object.body).catch((error: unknown) => error as Error);
@@ -93,14 +102,11 @@ describe('ParseThread', () => {
         }
       }
       assert.ok(rejects > 0, 'the objects had rows to quarantine');
-    } finally {
-      await parser.close();
-    }
+    });
   });
 
   it('a header without SR Number: MissingRequiredColumnsError, and the thread reads the next object', async () => {
-    const parser = new ParseThread();
-    try {
+    await withParser(async (parser) => {
       await assert.rejects(onWorker(parser, Buffer.from('Ticket,SR Status\n1,Open\n'), Infinity), (error: unknown) => {
         assert.ok(error instanceof MissingRequiredColumnsError);
         assert.match(error.message, /SR Number/);
@@ -108,14 +114,11 @@ describe('ParseThread', () => {
       });
       const good = await onWorker(parser, Buffer.from('SR Number,SR Status\n101,Open\n102,Closed\n'), Infinity);
       assert.equal(good.rows, 2);
-    } finally {
-      await parser.close();
-    }
+    });
   });
 
   it("the source's own error comes through as it is; a read stopped early leaves the thread ready for the next object", async () => {
-    const parser = new ParseThread();
-    try {
+    await withParser(async (parser) => {
       const cut = new SourceError('The download of s3://b/k.csv was cut after 10 of 99 bytes (ECONNRESET); the next run resumes it from there.');
       const failing = async () =>
         Readable.from(
@@ -141,23 +144,18 @@ describe('ParseThread', () => {
       assert.equal(seen?.type, 'batch');
       const again = await onWorker(parser, body, 1024);
       assert.equal(again.rows, 5000);
-    } finally {
-      await parser.close();
-    }
+    });
   });
 
   it('a worker that died between objects is replaced by the next read', async () => {
-    const parser = new ParseThread();
-    try {
+    await withParser(async (parser) => {
       const body = Buffer.from('SR Number,SR Status\n101,Open\n');
       assert.equal((await onWorker(parser, body, Infinity)).rows, 1);
       // The worker is private: reach it to kill it as a crash would.
       const worker = (parser as unknown as { worker: { terminate(): Promise<number> } }).worker;
       await worker.terminate();
       assert.equal((await onWorker(parser, body, Infinity)).rows, 1);
-    } finally {
-      await parser.close();
-    }
+    });
   });
 
   it('a source that fails during the second pass: its error, and the rows and rejects read before it are all reported', async () => {
@@ -192,8 +190,7 @@ describe('ParseThread', () => {
     );
     assert.ok(mainRows > 1000 && mainRejects === 1, `rows before the error: ${mainRows}, rejects ${mainRejects}`);
 
-    const parser = new ParseThread();
-    try {
+    await withParser(async (parser) => {
       let rows = 0;
       let rejects = 0;
       await assert.rejects(
@@ -209,8 +206,6 @@ describe('ParseThread', () => {
       );
       assert.equal(rows, mainRows, 'every row read before the error is counted');
       assert.equal(rejects, mainRejects, 'the reject found before the error is kept');
-    } finally {
-      await parser.close();
-    }
+    });
   });
 });
