@@ -20,14 +20,18 @@ export type ToWorker =
   | { type: 'input-error'; stream: number; message: string }
   | { type: 'ack' };
 
-export interface BatchMessage {
-  type: 'batch';
-  /** COPY text of `rows` rows. */
-  bytes: ArrayBuffer;
+/** What a batch accounts for besides its COPY text: rows read into it, rejects and value issues found. */
+export interface BatchCounts {
   rows: number;
   repaired: number;
   issues: Array<{ line: number; column: string; raw: string }>;
   rejects: Array<{ line: number; raw: string; reason: RejectReason; detail: string }>;
+}
+
+export interface BatchMessage extends BatchCounts {
+  type: 'batch';
+  /** COPY text of `rows` rows. */
+  bytes: ArrayBuffer;
 }
 
 export type FromWorker =
@@ -43,12 +47,12 @@ export type FromWorker =
       code?: string;
       inputError: boolean;
       /** Rows, rejects and issues read since the last batch (not copied). */
-      unsent: Omit<BatchMessage, 'type' | 'bytes'>;
+      unsent: BatchCounts;
     };
 
 export type ParseEvent =
   | { type: 'header'; encoding: Encoding; extras: string[] }
-  | { type: 'batch'; bytes: Buffer; rows: number; repaired: number; issues: BatchMessage['issues']; rejects: BatchMessage['rejects'] };
+  | ({ type: 'batch'; bytes: Buffer } & BatchCounts);
 
 // The worker runs the same kind of file as this one: .ts from the sources (Node strips the types),
 // .js from dist/.
@@ -124,11 +128,9 @@ export class ParseThread {
             });
           break;
         case 'batch':
-          push({ type: 'batch', bytes: Buffer.from(message.bytes), rows: message.rows, repaired: message.repaired, issues: message.issues, rejects: message.rejects });
+          push({ ...message, bytes: Buffer.from(message.bytes) });
           break;
         case 'header':
-          push(message);
-          break;
         case 'done':
           push(message);
           break;

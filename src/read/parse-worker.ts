@@ -6,7 +6,7 @@ import { parentPort } from 'node:worker_threads';
 import { Readable } from 'node:stream';
 import { readExport } from './export-reader.ts';
 import { CopyBatch } from '../load/staging.ts';
-import type { BatchMessage, FromWorker, ToWorker } from './parse-thread.ts';
+import type { BatchCounts, FromWorker, ToWorker } from './parse-thread.ts';
 
 const port = parentPort;
 if (!port) throw new Error('parse-worker.ts runs as a worker thread (see parse-thread.ts)');
@@ -69,7 +69,7 @@ async function readObject(batchBytes: number): Promise<void> {
   acks = 0;
   let sent = 0;
   const batch = new CopyBatch(batchBytes * 2);
-  let pending: Omit<BatchMessage, 'type' | 'bytes'> = empty();
+  let pending: BatchCounts = empty();
   // At most one batch in flight: the main thread acknowledges each once COPY has taken it.
   const flush = async () => {
     if (sent - acks >= 1) await new Promise<void>((resolve) => (ackWaiter = resolve));
@@ -107,6 +107,6 @@ async function readObject(batchBytes: number): Promise<void> {
   }
 }
 
-function empty(): Omit<BatchMessage, 'type' | 'bytes'> {
+function empty(): BatchCounts {
   return { rows: 0, repaired: 0, issues: [], rejects: [] };
 }
