@@ -6,9 +6,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { parse } from 'csv-parse/sync';
 import { columnForHeader, EXPORT_COLUMNS, isDataObjectKey, type Kind } from '../src/model/export.ts';
-import { generateExports, writeExports, type DefectRates, type GeneratedObject } from '../src/sample/generator.ts';
+import {
+  EXPECTED_TABLES, generateExports, TABLE_NAMES, writeExports,
+  type DefectRates, type ExpectedReject, type ExpectedRow, type ExpectedValueIssue, type GeneratedObject, type TableName,
+} from '../src/sample/generator.ts';
+import { Random } from '../src/sample/random.ts';
 import { decideUnquotedFreeText, fitsKind, idValue } from '../src/sample/rule.ts';
 import { formatTimestamp, parseTimestamp, type TimestampForm } from '../src/sample/timestamp.ts';
 
@@ -41,7 +44,7 @@ test('every object accounts for its rows; keys, times and totals are consistent'
   assert.deepEqual(expected.skipped, objects.filter((o) => !o.data).map((o) => o.key));
   for (let i = 1; i < data.length; i++) {
     assert.ok((data[i - 1]?.key ?? '') < (data[i]?.key ?? ''));
-    assert.ok((data[i - 1]?.lastModified.getTime() ?? 0) < (data[i]?.lastModified.getTime() ?? 0), 'lastModified increases with the key');
+    assert.ok((data[i - 1]?.lastModified.getTime() ?? 0) <= (data[i]?.lastModified.getTime() ?? 0), 'lastModified never decreases with the key');
   }
   for (const f of expected.files) {
     assert.equal(f.rowsRead, f.rowsLoaded + f.rowsQuarantined, f.key);
@@ -86,7 +89,10 @@ test('defect rates are roughly honoured', () => {
   assert.ok(Math.abs(injected.truncatedObjects - regular * rates.truncatedObjects) <= 2, `truncated ${injected.truncatedObjects}`);
 
   const clean = generateExports({ seed: 11, files: 6, rowsPerFile: 200 }).expected;
-  assert.equal(clean.rowsQuarantined, 0);
+  // Clean rows; only the last row of an object without a final line break is quarantined (cut).
+  assert.deepEqual([...new Set(clean.rejects.map((reject) => reject.reason))], clean.rowsQuarantined > 0 ? ['TRUNCATED_ROW'] : []);
+  assert.equal(clean.rowsQuarantined, clean.rejects.length);
+  assert.equal(new Set(clean.rejects.map((reject) => reject.key)).size, clean.rejects.length, 'one cut row per object at most');
   assert.equal(clean.valueIssues, 0);
   assert.equal(clean.injected.duplicateRows, 0);
 });
@@ -125,51 +131,133 @@ test('every object decodes: gzip, BOM, Windows-1252 (never valid UTF-8), all var
 });
 
 // ---------------------------------------------------------------------------------------------
-// Re-deriving the oracle from the bytes: csv-parse reads the records, the spec rules do the rest.
+// Re-deriving the oracle from the bytes, on its own: a small CSV splitter here (line numbers and raw
+// text of each record), the spec rules of rule.ts and timestamp.ts, and latest-wins decided by each
+// row's lineage (modification time, object key in byte order, line), so the result cannot depend on
+// the order the objects are read in.
 
-interface Tables {
-  customers: Set<string>;
-  srs: Map<string, string | null>;
-  tasks: Map<string, string | null>;
-  parts: Set<string>;
-  notes: Set<string>;
+interface SplitRecord {
+  line: number;
+  raw: string;
+  fields: string[];
+  /** The record runs to the end of the text without a line break after it. */
+  atEnd: boolean;
 }
 
-function rederive(objects: GeneratedObject[]) {
-  const tables: Tables = { customers: new Set(), srs: new Map(), tasks: new Map(), parts: new Set(), notes: new Set() };
-  const files = [];
-  const data = objects.filter((o) => o.data).sort((a, b) => a.lastModified.getTime() - b.lastModified.getTime());
-  for (const object of data) {
+/** Records of a CSV text: quotes open only at a field's start; `""` inside quotes is a quote; LF or CRLF. */
+function splitRecords(text: string): SplitRecord[] {
+  const records: SplitRecord[] = [];
+  let line = 1;
+  let at = 0;
+  while (at < text.length) {
+    const start = at;
+    const startLine = line;
+    const fields: string[] = [];
+    let field = '';
+    let quoted = false;
+    let fieldStart = true;
+    let ended = false;
+    while (at < text.length) {
+      const ch = text[at]!;
+      if (quoted) {
+        if (ch === '"' && text[at + 1] === '"') {
+          field += '"';
+          at += 2;
+          continue;
+        }
+        if (ch === '"') quoted = false;
+        else {
+          if (ch === '\n') line++;
+          field += ch;
+        }
+        at++;
+        continue;
+      }
+      if (ch === '"' && fieldStart) {
+        quoted = true;
+        fieldStart = false;
+        at++;
+        continue;
+      }
+      if (ch === ',') {
+        fields.push(field);
+        field = '';
+        fieldStart = true;
+        at++;
+        continue;
+      }
+      if (ch === '\n' || (ch === '\r' && text[at + 1] === '\n')) {
+        at += ch === '\r' ? 2 : 1;
+        line++;
+        ended = true;
+        break;
+      }
+      field += ch;
+      fieldStart = false;
+      at++;
+    }
+    fields.push(field);
+    const raw = text.slice(start, at).replace(/\r?\n$/, '');
+    records.push({ line: startLine, raw, fields, atEnd: !ended });
+  }
+  return records;
+}
+
+type Lineage = [time: number, key: Buffer, line: number];
+const laterOrSame = (a: Lineage, b: Lineage) => a[0] - b[0] || Buffer.compare(a[1], b[1]) || a[2] - b[2];
+
+interface Derived {
+  rows: Record<TableName, ExpectedRow[]>;
+  files: Array<{ key: string; rowsRead: number; rowsLoaded: number; rowsQuarantined: number; valueIssues: number; failed: boolean }>;
+  rejects: ExpectedReject[];
+  issues: ExpectedValueIssue[];
+  /** Per table, keys that two rows of one object gave different values. */
+  changedInObject: Record<TableName, number>;
+}
+
+function rederive(objects: readonly GeneratedObject[]): Derived {
+  const tables = new Map<TableName, Map<string, { lineage: Lineage; row: ExpectedRow }>>(TABLE_NAMES.map((name) => [name, new Map()]));
+  const changedInObject = Object.fromEntries(TABLE_NAMES.map((name) => [name, 0])) as Record<TableName, number>;
+  const files: Derived['files'] = [];
+  const rejects: ExpectedReject[] = [];
+  const issues: ExpectedValueIssue[] = [];
+  for (const object of objects.filter((o) => o.data)) {
     const result = { key: object.key, rowsRead: 0, rowsLoaded: 0, rowsQuarantined: 0, valueIssues: 0, failed: false };
     files.push(result);
-    if (object.body.length === 0) continue;
-    let skipped = 0;
-    const records = parse(textOf(object), {
-      bom: true, relax_quotes: true, relax_column_count: true, skip_empty_lines: true, skip_records_with_error: true,
-      on_skip: () => void skipped++,
-    }) as string[][];
-    const header = records.shift() ?? [];
-    const columns = header.map((name) => columnForHeader(name));
+    const records = splitRecords(textOf(object).replace(/^\uFEFF/, '')).filter((r) => !(r.fields.length === 1 && r.fields[0]!.trim() === ''));
+    const header = records.shift();
+    if (!header) continue;
+    const columns = header.fields.map((name) => columnForHeader(name));
     if (!columns.some((c) => c?.field === 'sr_number')) {
       result.failed = true;
       continue;
     }
     const kinds = columns.map((c) => c?.kind ?? null);
-    const form = object.features.includes('empty') ? undefined : detectForm(records, kinds);
-    result.rowsRead = records.length + skipped;
-    result.rowsQuarantined = skipped;
-    for (let fields of records) {
-      if (fields.length < header.length) {
-        result.rowsQuarantined++;
+    const form = detectForm(records.map((r) => r.fields), kinds);
+    const seenInObject = new Map<string, string>();
+    const quarantine = (record: SplitRecord, reason: ExpectedReject['reason']) => {
+      result.rowsQuarantined++;
+      rejects.push({ key: object.key, line: record.line, reason, raw: record.raw });
+    };
+    for (const record of records) {
+      result.rowsRead++;
+      let fields = record.fields;
+      if (record.atEnd) {
+        quarantine(record, 'TRUNCATED_ROW'); // the exporter ends every row with a line break
         continue;
       }
-      if (fields.length > header.length) {
+      if (fields.length < header.fields.length) {
+        quarantine(record, 'SHORT_ROW');
+        continue;
+      }
+      if (fields.length > header.fields.length) {
         const decision = decideUnquotedFreeText(fields, kinds, form);
         assert.notEqual(decision.outcome, 'undetermined', `${object.key}: ${fields.join('|')}`);
-        if (decision.outcome !== 'repair') {
-          result.rowsQuarantined++;
+        if (decision.outcome === 'quarantine') {
+          quarantine(record, decision.reason === 'ambiguous' ? 'EXTRA_FIELDS_AMBIGUOUS' : 'EXTRA_FIELDS_NO_FIT');
           continue;
         }
+        if (decision.outcome !== 'repair') continue;
         fields = decision.fields;
       }
       result.rowsLoaded++;
@@ -179,7 +267,10 @@ function rederive(objects: GeneratedObject[]) {
         const raw = fields[i] ?? '';
         const fit = fitsKind(column.kind, raw, form);
         assert.notEqual(fit, 'maybe', `${object.key}: ${column.header} = ${JSON.stringify(raw)}`);
-        if (fit === 'no') result.valueIssues++;
+        if (fit === 'no') {
+          result.valueIssues++;
+          issues.push({ key: object.key, line: record.line, column: column.header, raw });
+        }
         let value: string | null = raw;
         if (fit === 'no' || raw === '') value = null;
         else if (column.kind === 'digits' || column.kind === 'alnum') value = idValue(raw);
@@ -187,21 +278,32 @@ function rederive(objects: GeneratedObject[]) {
         row.set(column.field, value);
       });
       const v = (field: string) => row.get(field) ?? null;
-      const account = v('account_number');
-      if (account !== null) tables.customers.add(account);
-      const sr = v('sr_number');
-      if (sr !== null) tables.srs.set(sr, v('sr_status'));
-      const task = v('task_number');
-      if (task !== null) {
-        tables.tasks.set(task, v('task_status'));
-        const part = v('part_number');
-        if (part !== null) tables.parts.add(`${task}|${part}`);
+      const yields: Record<TableName, boolean> = {
+        customers: v('account_number') !== null,
+        service_requests: v('sr_number') !== null,
+        tasks: v('task_number') !== null,
+        parts_used: v('task_number') !== null && v('part_number') !== null,
+        sr_notes: v('note_text') !== null,
+      };
+      const lineage: Lineage = [object.lastModified.getTime(), Buffer.from(object.key), record.line];
+      for (const table of TABLE_NAMES) {
+        if (!yields[table]) continue;
+        const { key, columns: names } = EXPECTED_TABLES[table];
+        const id = JSON.stringify(key.map(v));
+        const values: ExpectedRow = Object.fromEntries([...key, ...names].map((name) => [name, v(name)]));
+        const inObject = `${table} ${id}`;
+        const earlier = seenInObject.get(inObject);
+        if (earlier !== undefined && earlier !== JSON.stringify(values)) changedInObject[table]++;
+        seenInObject.set(inObject, JSON.stringify(values));
+        const held = tables.get(table)!.get(id);
+        if (!held || laterOrSame(lineage, held.lineage) >= 0) tables.get(table)!.set(id, { lineage, row: values });
       }
-      const note = v('note_text');
-      if (note !== null) tables.notes.add(JSON.stringify([sr, v('note_date'), note]));
     }
   }
-  return { tables, files };
+  const rows = Object.fromEntries(
+    TABLE_NAMES.map((table) => [table, [...tables.get(table)!].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, held]) => held.row)]),
+  ) as Record<TableName, ExpectedRow[]>;
+  return { rows, files, rejects, issues, changedInObject };
 }
 
 function detectForm(records: string[][], kinds: (Kind | null)[]): TimestampForm | undefined {
@@ -215,11 +317,14 @@ function detectForm(records: string[][], kinds: (Kind | null)[]): TimestampForm 
   return undefined;
 }
 
-test('the oracle matches what the bytes say, read back with csv-parse and the spec rules', () => {
+const byObjectAndLine = <T extends { key: string; line: number }>(items: readonly T[]) =>
+  [...items].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.line - b.line));
+
+test('the oracle matches what the bytes say, every row, quarantined row and value issue, read back on its own', () => {
   for (const seed of [1, 2, 3]) {
     const { objects, expected } = generateExports({ seed, files: 16, rowsPerFile: 250, defects: RATES });
-    const { tables, files } = rederive(objects);
-    for (const f of files) {
+    const derived = rederive(objects);
+    for (const f of derived.files) {
       const e = expected.files.find((x) => x.key === f.key);
       assert.ok(e);
       assert.equal(f.failed, e.status === 'failed', f.key);
@@ -230,29 +335,32 @@ test('the oracle matches what the bytes say, read back with csv-parse and the sp
         `${f.key} (read, loaded, quarantined, issues)`,
       );
     }
-    assert.deepEqual(
-      {
-        customers: tables.customers.size,
-        service_requests: tables.srs.size,
-        tasks: tables.tasks.size,
-        parts_used: tables.parts.size,
-        sr_notes: tables.notes.size,
-      },
-      expected.tables,
-    );
-    assert.deepEqual(Object.fromEntries(tables.srs), expected.srStatus);
-    assert.deepEqual(Object.fromEntries(tables.tasks), expected.taskStatus);
+    assert.deepEqual(derived.rows, expected.rows, `seed ${seed}: the rows of the five tables`);
+    assert.deepEqual(byObjectAndLine(derived.rejects), byObjectAndLine(expected.rejects), `seed ${seed}: quarantined rows`);
+    assert.deepEqual(byObjectAndLine(derived.issues), byObjectAndLine(expected.issues), `seed ${seed}: value issues`);
+    assert.equal(expected.tables.service_requests, expected.rows.service_requests.length);
   }
 });
 
-test('the oracle is independent of the order objects are loaded in (latest object wins)', () => {
-  const { objects, expected } = generateExports({ seed: 9, files: 10, rowsPerFile: 120, defects: RATES });
-  const shuffled = objects.slice().reverse();
-  const { tables } = rederive(shuffled); // rederive orders by lastModified, as a loader's merge must
-  assert.deepEqual(Object.fromEntries(tables.srs), expected.srStatus);
-  // And some SRs really changed: an SR seen Open in an earlier object ends Closed.
-  const first = rederive(objects.filter((o) => o.data).slice(0, 3)).tables.srs;
-  assert.ok([...first].some(([sr, status]) => status !== 'Closed' && expected.srStatus[sr] === 'Closed'));
+test('the fixtures hold what latest-wins is tested on: changed keys inside one object (every table), equal modification times', () => {
+  const { objects } = generateExports({ seed: 21, files: 24, rowsPerFile: 300, defects: RATES });
+  const { changedInObject } = rederive(objects);
+  for (const table of TABLE_NAMES) assert.ok(changedInObject[table] > 0, `no key of ${table} changes inside one object: ${JSON.stringify(changedInObject)}`);
+  const times = objects.filter((o) => o.data).map((o) => o.lastModified.getTime());
+  assert.ok(times.filter((time, i) => i > 0 && time === times[i - 1]).length >= 2, 'objects with equal modification times');
+});
+
+test('the oracle does not depend on the order the objects are read in (the lineage of each row decides)', () => {
+  const { objects, expected } = generateExports({ seed: 9, files: 12, rowsPerFile: 150, defects: RATES });
+  const seed = Number(process.env.SHUFFLE_SEED ?? Date.now() % 100_000);
+  const random = new Random(seed);
+  for (let round = 0; round < 3; round++) {
+    const shuffled = random.shuffle(objects.slice());
+    assert.deepEqual(rederive(shuffled).rows, expected.rows, `order ${shuffled.map((o) => o.key).join(' ')} (SHUFFLE_SEED=${seed} replays it)`);
+  }
+  // And objects really changed values: an SR seen Open in an earlier object ends Closed.
+  const early = rederive(objects.filter((o) => o.data).slice(0, 3)).rows.service_requests;
+  assert.ok(early.some((row) => row.sr_status !== 'Closed' && expected.srStatus[row.sr_number!] === 'Closed'));
 });
 
 // ---------------------------------------------------------------------------------------------

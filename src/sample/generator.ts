@@ -11,15 +11,19 @@
 //   without tasks; note i rides on row i, or on an extra row that has no task. SR and customer
 //   columns repeat on every row; task/part/note columns are empty where the row has none.
 // - Objects are generated in key order (`exports/2023/export_00001.csv`, ...) and `lastModified`
-//   increases strictly with the key, so "the latest object wins" is the same as "the last row
-//   written wins", whatever order a loader takes the objects in.
+//   never decreases with the key; about one object in five has the same modification time as the
+//   one before it, and then the greater key wins (spec). So "the latest object wins" is the same as
+//   "the last row written wins", whatever order a loader takes the objects in.
 // - Each data object holds mostly new SRs plus SRs seen in earlier objects whose status moved on
-//   (Open -> In Progress -> Pending Parts -> Closed, tasks likewise, a new note each time), so
-//   `srStatus`/`taskStatus` test "latest wins".
+//   (Open -> In Progress -> Pending Parts -> Closed, tasks likewise, a new note each time, sometimes
+//   a part's quantity or a note's type), so every table tests "latest wins". Some SRs come back a
+//   second time inside the same object, moved on, and customers are sometimes renamed between two
+//   SRs of one object: two rows of one key with different values in one object, the later wins.
 // - Values are kept canonical (timestamps as 'YYYY-MM-DD HH:MM:SS', ids bare) and written in the
-//   object's own form only when a row is rendered: one timestamp form per object, Account Numbers as
-//   Excel text escapes (`="0001234567"`, raw or quoted) in some objects, ids padded with spaces in
-//   some objects, free text with quoted commas, doubled quotes and line breaks.
+//   object's own form only when a row is rendered: one timestamp form per object, Account and Task
+//   Numbers as Excel text escapes (`="0001234567"`, raw or quoted) in some objects, ids padded with
+//   spaces in some objects, free text with quoted commas, doubled quotes and line breaks, quantities
+//   from `0` to `999999999.99` with trailing zeros kept (`1.50`).
 //
 // ## Defects (rates are shares of data rows, `truncatedObjects` a share of objects)
 // - unquotedFreeText: one free-text value with commas is written unquoted. Whether the row is
@@ -30,8 +34,10 @@
 //   leaves open, and when a repair lands on the column the commas really came from.
 // - strayQuotes: a value with one `"` inside it (`LCD 15" TOUCH PANEL`) is written unquoted; loaded.
 // - shortRows: a row with at least two trailing fields cut off; quarantined.
-// - truncatedObjects: the object's last row is cut so that it has fewer fields than the header or
-//   ends inside an open quote; no final newline; that row is quarantined.
+// - truncatedObjects: the object's last row is cut (fewer fields than the header, inside an open
+//   quote, or inside its last field with the full field count); no final newline; that row is
+//   quarantined as TRUNCATED_ROW. So is the last row of an object with the `noFinalNewline`
+//   variation: the exporter ends every row with a line break, so a last row without one was cut.
 // - duplicateRows: half are exact copies of a row later in the same object (at the end of the SR's
 //   block, or right after it), half are rows of an unchanged SR from an earlier object. Only rows
 //   without a bad value are copied, and a copy never changes an entity's winning values, so
@@ -39,7 +45,12 @@
 // - badValues: one id/timestamp/number value that does not fit its kind ('N/A', '12x', 'ABC'...);
 //   never in SR Number. Stored NULL and counted as one value issue.
 //
-// ## The oracle (what a correct load gives)
+// ## The oracle (what a correct load gives, row by row)
+// - `rows`: every row of the five tables with its key and business columns as Postgres stores them
+//   (text exactly as written, ids trimmed and unwrapped, timestamps 'YYYY-MM-DD HH:MM:SS', numbers as
+//   written, NULL for empty or bad values), after repair, quarantine and latest-wins. `rejects`: every
+//   quarantined row (object, physical line, reason, raw text of the record without its line break).
+//   `issues`: every recorded value (object, line, canonical column header, raw field).
 // - A data row is a CSV record after the header; blank lines are not rows; a multi-line quoted
 //   record is one row. rowsRead = rowsLoaded + rowsQuarantined for every object; a duplicate row
 //   counts as read and loaded (it is not quarantined); a repaired row is loaded.
@@ -152,8 +163,56 @@ export interface InjectedDefects {
   badValues: number;
 }
 
+/**
+ * The five tables as the spec defines them ("Rows and tables"): key and business columns. Written
+ * here on their own so that the oracle does not follow a column dropped from the loader's merge.
+ */
+export const EXPECTED_TABLES = {
+  customers: { key: ['account_number'], columns: ['customer_name', 'site_city', 'site_state', 'site_postal_code', 'site_country'] },
+  service_requests: {
+    key: ['sr_number'],
+    columns: ['sr_type', 'sr_status', 'severity', 'created_at', 'closed_at', 'problem_code', 'resolution_code', 'summary', 'account_number', 'product', 'serial_number'],
+  },
+  tasks: { key: ['task_number'], columns: ['sr_number', 'task_type', 'task_status', 'technician', 'scheduled_start', 'actual_end'] },
+  parts_used: { key: ['task_number', 'part_number'], columns: ['part_description', 'quantity'] },
+  sr_notes: { key: ['sr_number', 'note_date', 'note_text'], columns: ['note_type'] },
+} as const satisfies Record<string, { key: readonly string[]; columns: readonly string[] }>;
+
+export type TableName = keyof typeof EXPECTED_TABLES;
+export const TABLE_NAMES = Object.keys(EXPECTED_TABLES) as TableName[];
+
+/** One expected row: key and business columns, as Postgres shows them as text (NULL is null). */
+export type ExpectedRow = Record<string, string | null>;
+
+/** Why the oracle quarantines a row (the reasons of the README that the generator produces). */
+export type ExpectedRejectReason = 'SHORT_ROW' | 'TRUNCATED_ROW' | 'EXTRA_FIELDS_NO_FIT' | 'EXTRA_FIELDS_AMBIGUOUS';
+
+export interface ExpectedReject {
+  key: string;
+  /** Physical line the record starts on (1-based; the header and blank lines count). */
+  line: number;
+  reason: ExpectedRejectReason;
+  /** The record's text as written (decoded), without its line break. */
+  raw: string;
+}
+
+export interface ExpectedValueIssue {
+  key: string;
+  line: number;
+  /** Canonical header of the column (spec, "Columns"). */
+  column: string;
+  /** The field as a CSV parser returns it. */
+  raw: string;
+}
+
 export interface Expected {
   tables: { customers: number; service_requests: number; tasks: number; parts_used: number; sr_notes: number };
+  /** Every row of each table, ordered by key. */
+  rows: Record<TableName, ExpectedRow[]>;
+  /** Every quarantined row of the loaded objects, in object and line order. */
+  rejects: ExpectedReject[];
+  /** Every value stored as NULL because it did not fit its kind, in object and line order. */
+  issues: ExpectedValueIssue[];
   /** One per data object, in key order. */
   files: ExpectedFile[];
   rowsRead: number;
@@ -180,9 +239,6 @@ function columnIndex(field: string): number {
 }
 
 const NCOL = EXPORT_COLUMNS.length;
-/** Rows carry two hidden slots after the 29 columns: the parts_used and sr_notes keys. */
-const PART_KEY = NCOL;
-const NOTE_KEY = NCOL + 1;
 const C = {
   sr: columnIndex('sr_number'),
   srType: columnIndex('sr_type'),
@@ -218,6 +274,8 @@ const C = {
 const KIND: readonly Kind[] = EXPORT_COLUMNS.map((c) => c.kind);
 const IS_TIMESTAMP: readonly boolean[] = KIND.map((k) => k === 'timestamp');
 const FREE_TEXT_COLUMNS = [C.summary, C.partDescription, C.noteText];
+/** Ids that some objects write as Excel text escapes. */
+const EXCEL_COLUMNS: readonly number[] = [C.account, C.task];
 /** SR and customer columns: the same on every row of an SR. */
 const SR_COLUMNS = [
   C.sr, C.srType, C.srStatus, C.severity, C.created, C.closed, C.problem, C.resolution, C.summary, C.account, C.customerName,
@@ -259,8 +317,6 @@ interface Part {
 interface PartUse {
   part: Part;
   quantity: string;
-  /** The parts_used key (task_number, part_number), made once. */
-  key: string;
 }
 interface Task {
   number: string;
@@ -276,8 +332,6 @@ interface Note {
   type: string;
   date: string;
   text: string;
-  /** The sr_notes key (sr_number, note_date, note_text), made once. */
-  key: string;
 }
 interface Sr {
   number: string;
@@ -389,7 +443,7 @@ class World {
     for (let attempt = 0; attempt < 5; attempt++) {
       const part = this.rng.pick(this.parts);
       if (task.parts.some((use) => use.part === part)) continue;
-      task.parts.push({ part, quantity: this.rng.pick(V.QUANTITIES), key: partKey(task.number, part.number) });
+      task.parts.push({ part, quantity: this.rng.pick(V.QUANTITIES) });
       return;
     }
   }
@@ -404,7 +458,7 @@ class World {
     }
     let text = fill(rng.pick(V.NOTES), rng);
     if (rng.chance(0.7)) text += `. ${rng.pick(V.FOLLOW_UPS)}`;
-    sr.notes.push({ type: rng.pick(V.NOTE_TYPES), date, text, key: noteKey(sr.number, date || null, text) });
+    sr.notes.push({ type: rng.pick(V.NOTE_TYPES), date, text });
   }
 
   private close(sr: Sr): void {
@@ -461,7 +515,16 @@ class World {
     if (sr.stage < 3 && rng.chance(0.3)) sr.tasks.push(this.newTask(sr));
     const task = sr.tasks.length > 0 ? rng.pick(sr.tasks) : undefined;
     if (task && rng.chance(0.3)) this.addPart(task);
+    // Values that change without a status: a part's quantity, a note's type (same keys, new values).
+    if (task && task.parts.length > 0 && rng.chance(0.2)) rng.pick(task.parts).quantity = rng.pick(V.QUANTITIES);
+    if (sr.notes.length > 0 && rng.chance(0.15)) rng.pick(sr.notes).type = rng.pick(V.NOTE_TYPES);
     this.addNote(sr);
+  }
+
+  /** Sometimes renames the SR's customer: every later row of that customer carries the new name. */
+  maybeRename(sr: Sr): void {
+    if (!this.rng.chance(0.01)) return;
+    sr.customer.name = `${this.rng.pick(V.CUSTOMER_NAMES)} #${this.rng.range(100, 9999)}`;
   }
 
   /** An SR from an earlier object that is not closed yet (to repeat with changes). */
@@ -489,7 +552,7 @@ function rng2days(rng: Random): number {
 
 /** The rows of an SR's current state (29 canonical values each). Pure: same state, same rows. */
 function rowsOf(sr: Sr): string[][] {
-  const base: string[] = new Array<string>(NCOL + 2).fill('');
+  const base: string[] = new Array<string>(NCOL).fill('');
   base[C.sr] = sr.number;
   base[C.srType] = sr.type;
   base[C.srStatus] = V.SR_STATUSES[sr.stage] ?? '';
@@ -517,7 +580,6 @@ function rowsOf(sr: Sr): string[][] {
     for (const use of task.parts) {
       const row = taskRow.slice();
       row[C.part] = use.part.number;
-      row[PART_KEY] = use.key;
       row[C.partDescription] = use.part.description;
       row[C.quantity] = use.quantity;
       rows.push(row);
@@ -533,7 +595,6 @@ function rowsOf(sr: Sr): string[][] {
     row[C.noteType] = note.type;
     row[C.noteDate] = note.date;
     row[C.noteText] = note.text;
-    row[NOTE_KEY] = note.key;
   });
   return rows;
 }
@@ -558,11 +619,12 @@ interface Shape {
   posOf: number[];
   form: TimestampForm;
   monthCase: MonthCase;
+  /** How Account and Task Numbers are written: bare, or as Excel text escapes (raw or quoted). */
   accountStyle: AccountStyle;
   padIds: boolean;
   cp1252: boolean;
-  /** Position of Account Number when it is written as a raw Excel escape, else -1. */
-  accountAt: number;
+  /** Positions of the ids written as raw (unquoted) Excel escapes. */
+  excelAt: ReadonlySet<number>;
   /** Canonical timestamp -> as written in this object. */
   timestamps: Map<string, string>;
 }
@@ -620,7 +682,7 @@ function makeShape(features: ReadonlySet<string>, rng: Random, dropSr: boolean):
     accountStyle,
     padIds: rng.chance(0.25),
     cp1252: features.has('cp1252'),
-    accountAt: accountStyle === 'excel-raw' ? (posOf[C.account] ?? -1) : -1,
+    excelAt: new Set(accountStyle === 'excel-raw' ? EXCEL_COLUMNS.map((col) => posOf[col] ?? -1).filter((p) => p >= 0) : []),
     timestamps: new Map(),
   };
 }
@@ -662,7 +724,7 @@ function cellText(col: number, value: string, shape: Shape, rng: Random): string
     }
     return text;
   }
-  if (col === C.account && shape.accountStyle !== 'plain') return `="${value}"`;
+  if (EXCEL_COLUMNS.includes(col) && shape.accountStyle !== 'plain') return `="${value}"`;
   if (shape.padIds && (col === C.task || col === C.serial) && rng.chance(0.3)) return rng.chance(0.5) ? `  ${value}` : `${value} `;
   return value;
 }
@@ -683,14 +745,14 @@ function serialize(cells: readonly string[], shape: Shape, rawAt = -1, count = c
   const out = new Array<string>(count);
   for (let p = 0; p < count; p++) {
     const cell = cells[p] as string;
-    out[p] = p === rawAt || (p === shape.accountAt && cell.startsWith('="')) || !needsQuotes(cell) ? cell : quote(cell);
+    out[p] = p === rawAt || (shape.excelAt.has(p) && cell.startsWith('="')) || !needsQuotes(cell) ? cell : quote(cell);
   }
   return out.join(',');
 }
 
 /** A field as written in the line (quoted when it must be). */
 function written(p: number, cell: string, shape: Shape): string {
-  return (p === shape.accountAt && cell.startsWith('="')) || !needsQuotes(cell) ? cell : quote(cell);
+  return (shape.excelAt.has(p) && cell.startsWith('="')) || !needsQuotes(cell) ? cell : quote(cell);
 }
 
 /**
@@ -731,12 +793,15 @@ function strayQuotable(value: string): boolean {
 }
 
 /**
- * Cuts a line so that a parser sees fewer fields than the header, or an open quote at the end of
- * the object. Quotes only open a field at its start, as a lenient parser reads stray quotes.
+ * Cuts a line the way an interrupted export does: so that a parser sees fewer fields than the
+ * header, an open quote at the end of the object, or a last field cut short with the full field
+ * count (`...,printer ja`). Quotes only open a field at its start, as a lenient parser reads stray
+ * quotes. Never right after a line break inside a quoted value: the object would end with one.
  */
 function truncateLine(line: string, headerFields: number, rng: Random): string {
   const short: number[] = [];
   const open: number[] = [];
+  const full: number[] = [];
   let fields = 1;
   let state: 'start' | 'plain' | 'quoted' | 'quote' = 'start';
   let content = false;
@@ -759,13 +824,13 @@ function truncateLine(line: string, headerFields: number, rng: Random): string {
       fields++;
       state = 'start';
     } else state = 'plain';
-    if (!content) continue;
+    if (!content || ch === '\n') continue;
     if (state === 'quoted' && ch !== '"') open.push(i + 1);
-    else if ((state === 'start' || state === 'plain') && fields < headerFields) short.push(i + 1);
+    else if (state === 'start' || state === 'plain') (fields < headerFields ? short : full).push(i + 1);
   }
-  const cuts = open.length > 0 && (short.length === 0 || rng.chance(0.4)) ? open : short;
-  if (cuts.length === 0) throw new Error('sample generator: no place to truncate the last row');
-  return line.slice(0, rng.pick(cuts));
+  const kinds = [open, short, full].filter((cuts) => cuts.length > 0);
+  if (kinds.length === 0) throw new Error('sample generator: no place to truncate the last row');
+  return line.slice(0, rng.pick(rng.pick(kinds)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -776,39 +841,56 @@ interface Rec {
   load: boolean;
   row: readonly string[] | null;
   bad: BadCell | null;
+  /** Why a record that does not load is quarantined. */
+  reason?: ExpectedRejectReason;
 }
 
-function partKey(task: string, part: string): string {
-  return `${task}\u0000${part}`;
-}
+const TABLE_FIELDS = TABLE_NAMES.map((name) => {
+  const { key, columns } = EXPECTED_TABLES[name];
+  return { name, key: key.map(columnIndex), all: [...key, ...columns].map(columnIndex), names: [...key, ...columns] as string[] };
+});
 
-/** NULL compares equal to NULL in keys. */
-function noteKey(sr: string | null, date: string | null, text: string): string {
-  return `${sr ?? '\u0001'}\u0000${date ?? '\u0001'}\u0000${text}`;
+/** Which rows a loaded export row yields (spec, "Rows and tables"). */
+function yields(table: TableName, value: (col: number) => string | null): boolean {
+  switch (table) {
+    case 'customers':
+      return value(C.account) !== null;
+    case 'service_requests':
+      return value(C.sr) !== null;
+    case 'tasks':
+      return value(C.task) !== null;
+    case 'parts_used':
+      return value(C.task) !== null && value(C.part) !== null;
+    case 'sr_notes':
+      return value(C.noteText) !== null;
+  }
 }
 
 class Oracle {
-  readonly customers = new Set<string>();
-  readonly srs = new Map<string, string | null>();
-  readonly tasks = new Map<string, string | null>();
-  readonly parts = new Set<string>();
-  readonly notes = new Set<string>();
+  /** Per table: key (JSON of the key values) -> the winning row's values (key and business columns). */
+  readonly tables = new Map<TableName, Map<string, (string | null)[]>>(TABLE_NAMES.map((name) => [name, new Map()]));
+  readonly rejects: ExpectedReject[] = [];
+  readonly issues: ExpectedValueIssue[] = [];
 
-  /** A loaded row, in load order: the later row wins. */
+  /**
+   * A loaded row, in load order: the later row wins. Values are canonical (timestamps as stored, ids
+   * bare); an empty value or the bad one is NULL.
+   */
   apply(row: readonly string[], bad: BadCell | null): void {
     const value = (col: number): string | null => (bad !== null && bad.col === col ? null : row[col] || null);
-    const account = value(C.account);
-    if (account !== null) this.customers.add(account);
-    const sr = value(C.sr);
-    if (sr !== null) this.srs.set(sr, value(C.srStatus));
-    const task = value(C.task);
-    if (task !== null) {
-      this.tasks.set(task, value(C.taskStatus));
-      const part = value(C.part);
-      if (part !== null) this.parts.add(row[PART_KEY] ?? partKey(task, part));
+    for (const table of TABLE_FIELDS) {
+      if (!yields(table.name, value)) continue;
+      this.tables.get(table.name)!.set(JSON.stringify(table.key.map(value)), table.all.map(value));
     }
-    const noteText = value(C.noteText);
-    if (noteText !== null) this.notes.add(bad !== null && bad.col === C.noteDate ? noteKey(sr, null, noteText) : (row[NOTE_KEY] ?? ''));
+  }
+
+  rows(): Record<TableName, ExpectedRow[]> {
+    const out = {} as Record<TableName, ExpectedRow[]>;
+    for (const table of TABLE_FIELDS) {
+      const rows = [...this.tables.get(table.name)!].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      out[table.name] = rows.map(([, values]) => Object.fromEntries(table.names.map((name, i) => [name, values[i] ?? null])));
+    }
+    return out;
   }
 }
 
@@ -834,8 +916,10 @@ type Debt = Record<'unquoted' | 'stray' | 'bad' | 'within' | 'across', number>;
 
 /** Renders the rows of one object, deciding its row defects. */
 class FileWriter {
-  /** The object's lines so far (header and blank lines included). */
+  /** The object's lines so far (header and blank lines included); an entry may hold line breaks. */
   readonly lines: string[] = [];
+  /** Physical line number of the next entry. */
+  private nextLine = 1;
   /** Records written, the one held back included. */
   count = 0;
   /** The last record is held back: it may still be truncated. */
@@ -873,25 +957,48 @@ class FileWriter {
     this.count++;
   }
 
+  /** Adds an entry (the header, a blank line, a record); returns the physical line it starts on. */
+  addLine(text: string): number {
+    const at = this.nextLine;
+    this.lines.push(text);
+    this.nextLine += 1;
+    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) this.nextLine++;
+    return at;
+  }
+
   /** Writes the line and, unless the object fails, loads or quarantines the row in the oracle. */
   private write(rec: Rec): void {
-    if (this.blankEvery > 0 && this.rng.int(this.blankEvery) === 0) this.lines.push('');
-    this.lines.push(rec.line);
+    if (this.blankEvery > 0 && this.rng.int(this.blankEvery) === 0) this.addLine('');
+    const line = this.addLine(rec.line);
     if (!this.oracle) return;
+    const key = this.expected.key;
     this.expected.rowsRead++;
     if (rec.load && rec.row) {
       this.expected.rowsLoaded++;
-      if (rec.bad) this.expected.valueIssues++;
+      if (rec.bad) {
+        this.expected.valueIssues++;
+        this.oracle.issues.push({ key, line, column: EXPORT_COLUMNS[rec.bad.col]!.header, raw: rec.bad.raw });
+      }
       this.oracle.apply(rec.row, rec.bad);
-    } else this.expected.rowsQuarantined++;
+    } else {
+      this.expected.rowsQuarantined++;
+      if (!rec.reason) throw new Error('sample generator: a quarantined record without a reason');
+      this.oracle.rejects.push({ key, line, reason: rec.reason, raw: rec.line });
+    }
   }
 
-  /** Writes the held-back record, cut first when the object is truncated. Returns whether it was cut. */
-  finish(truncate: boolean): boolean {
+  /**
+   * Writes the held-back record. A truncated object's last record is cut first; the last record of
+   * an object without a final line break is quarantined whole (the exporter ends every row with one,
+   * so the row was cut). Returns whether the record was cut.
+   */
+  finish(truncate: boolean, noFinalNewline: boolean): boolean {
     const last = this.pending;
     if (!last) return false;
     this.pending = null;
-    if (truncate) this.write({ line: truncateLine(last.line, this.shape.layout.length, this.rng), load: false, row: null, bad: null });
+    if (truncate) {
+      this.write({ line: truncateLine(last.line, this.shape.layout.length, this.rng), load: false, row: null, bad: null, reason: 'TRUNCATED_ROW' });
+    } else if (noFinalNewline) this.write({ ...last, load: false, reason: 'TRUNCATED_ROW' });
     else this.write(last);
     return truncate;
   }
@@ -925,7 +1032,7 @@ class FileWriter {
       if (rng.chance(this.rates.shortRows * scale)) {
         const cells = renderCells(row, null, this.shape, rng);
         const keep = rng.range(Math.max(2, Math.floor(cells.length / 3)), cells.length - 2);
-        rec = { line: serialize(cells, this.shape, -1, keep), load: false, row, bad: null };
+        rec = { line: serialize(cells, this.shape, -1, keep), load: false, row, bad: null, reason: 'SHORT_ROW' };
         this.injected.shortRows++;
       } else if (this.debt.unquoted > 0) {
         rec = this.unquoted(row);
@@ -1016,7 +1123,10 @@ class FileWriter {
         const decision = decideUnquotedFreeText(fields, shape.kinds, shape.form);
         const line = serialize(cells, shape, p);
         if (decision.outcome === 'repair' && decision.position === p) found.repair ??= { rec: { line, load: true, row, bad }, result: 'repaired' };
-        if (decision.outcome === 'quarantine') found.quarantine ??= { rec: { line, load: false, row, bad }, result: decision.reason };
+        if (decision.outcome === 'quarantine') {
+          const reason = decision.reason === 'ambiguous' ? 'EXTRA_FIELDS_AMBIGUOUS' : 'EXTRA_FIELDS_NO_FIT';
+          found.quarantine ??= { rec: { line, load: false, row, bad, reason }, result: decision.reason };
+        }
       }
       return found;
     };
@@ -1110,6 +1220,7 @@ export function generateExports(options: GenerateOptions): { objects: GeneratedO
   const objects: GeneratedObject[] = [];
   const expectedFiles: ExpectedFile[] = [];
   const half = Math.ceil(files / 2);
+  let timeStep = 0;
 
   for (let index = 0; index < files; index++) {
     const special = specials.get(index);
@@ -1118,7 +1229,9 @@ export function generateExports(options: GenerateOptions): { objects: GeneratedO
     const gzip = set.has('gzip');
     const folder = index < half ? '2023' : '2024';
     const key = `${prefix}exports/${folder}/export_${String(index + 1).padStart(5, '0')}.${set.has('upperCaseExt') ? 'CSV' : 'csv'}${gzip ? '.gz' : ''}`;
-    const lastModified = new Date(BASE_TIME + index * HOUR * 1000);
+    // About one object in five has the modification time of the one before it: the greater key wins.
+    if (index > 0 && !rng.chance(0.2)) timeStep++;
+    const lastModified = new Date(BASE_TIME + timeStep * HOUR * 1000);
     const eol = set.has('crlf') ? '\r\n' : '\n';
     const shape = makeShape(set, rng, special === 'missing-sr');
     const header = shape.layout.map((c) => c.header).join(',');
@@ -1143,8 +1256,8 @@ export function generateExports(options: GenerateOptions): { objects: GeneratedO
       world, shape, rates, debt, failed ? emptyInjected() : injected, index, failed ? null : oracle, expectedFile,
       blank ? Math.max(2, Math.floor(target / 3)) : 0,
     );
-    if (blank && !bom && rng.chance(0.5)) writer.lines.push('');
-    writer.lines.push(header);
+    if (blank && !bom && rng.chance(0.5)) writer.addLine('');
+    writer.addLine(header);
     if (failed) {
       while (writer.count < target) writer.plain(world.newSr(false));
       expectedFile.status = 'failed';
@@ -1153,21 +1266,31 @@ export function generateExports(options: GenerateOptions): { objects: GeneratedO
     } else {
       let originals = 0;
       const inThisFile = new Set<Sr>();
+      const openInThisFile: Sr[] = [];
       while (originals < target) {
-        const repeat = rng.chance(0.2) ? world.pickOpen(index) : undefined;
-        let sr: Sr;
-        if (repeat && !inThisFile.has(repeat)) {
-          world.advance(repeat);
-          sr = repeat;
-        } else sr = world.newSr(true);
+        const roll = rng.next();
+        let sr: Sr | undefined;
+        if (roll < 0.2) {
+          const repeat = world.pickOpen(index);
+          if (repeat && !inThisFile.has(repeat)) sr = repeat;
+        } else if (roll < 0.24 && openInThisFile.length > 0) {
+          // An SR already in this object comes back moved on: the later rows win.
+          sr = rng.pick(openInThisFile);
+          if (sr.stage >= 3) sr = undefined;
+        }
+        if (sr) world.advance(sr);
+        else sr = world.newSr(true);
+        if (!inThisFile.has(sr)) openInThisFile.push(sr);
         inThisFile.add(sr);
+        world.maybeRename(sr);
         const written = writer.emit(sr);
         originals += written;
         writer.copiesAcross(written);
       }
     }
     const rows = writer.count;
-    const isTruncated = writer.finish(truncated.has(index) && rows > 0);
+    const noFinalNewline = set.has('noFinalNewline') && rows > 0;
+    const isTruncated = writer.finish(truncated.has(index) && rows > 0, noFinalNewline);
     if (isTruncated) {
       injected.truncatedObjects++;
       fileFeatures.push('truncated');
@@ -1175,7 +1298,7 @@ export function generateExports(options: GenerateOptions): { objects: GeneratedO
 
     // The text: header, rows, blank lines, final newline.
     let text = bom + writer.lines.join(eol);
-    if (!isTruncated && !(set.has('noFinalNewline') && rows > 0)) {
+    if (!isTruncated && !noFinalNewline) {
       text += eol;
       if (blank && rng.chance(0.5)) text += eol;
     }
@@ -1212,21 +1335,25 @@ export function generateExports(options: GenerateOptions): { objects: GeneratedO
   skipped.sort();
 
   const sum = (f: (e: ExpectedFile) => number): number => expectedFiles.reduce((n, e) => n + f(e), 0);
+  const rows = oracle.rows();
   const expected: Expected = {
     tables: {
-      customers: oracle.customers.size,
-      service_requests: oracle.srs.size,
-      tasks: oracle.tasks.size,
-      parts_used: oracle.parts.size,
-      sr_notes: oracle.notes.size,
+      customers: rows.customers.length,
+      service_requests: rows.service_requests.length,
+      tasks: rows.tasks.length,
+      parts_used: rows.parts_used.length,
+      sr_notes: rows.sr_notes.length,
     },
+    rows,
+    rejects: oracle.rejects,
+    issues: oracle.issues,
     files: expectedFiles,
     rowsRead: sum((e) => e.rowsRead),
     rowsLoaded: sum((e) => e.rowsLoaded),
     rowsQuarantined: sum((e) => e.rowsQuarantined),
     valueIssues: sum((e) => e.valueIssues),
-    srStatus: Object.fromEntries(oracle.srs),
-    taskStatus: Object.fromEntries(oracle.tasks),
+    srStatus: Object.fromEntries(rows.service_requests.map((row) => [row.sr_number!, row.sr_status ?? null])),
+    taskStatus: Object.fromEntries(rows.tasks.map((row) => [row.task_number!, row.task_status ?? null])),
     skipped,
     injected,
   };

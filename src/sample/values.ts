@@ -18,7 +18,8 @@ export const TECHNICIANS = [
   'François Lefèvre', 'S. Patel', 'B. Johnson',
 ];
 export const NOTE_TYPES = ['Phone', 'Email', 'Onsite', 'Internal', 'Customer Portal'];
-export const QUANTITIES = ['1', '1', '1', '2', '4', '1.0', '2.0', '3'];
+/** Quantities as written; edge forms too (zero, fractions, trailing zeros, the largest in use). Numeric keeps them as written. */
+export const QUANTITIES = ['1', '1', '1', '2', '4', '1.0', '2.0', '3', '0', '0.5', '1.50', '12.25', '0.001', '100', '999999999.99'];
 
 export const CUSTOMER_NAMES = [
   'Kroger', 'Café du Monde', 'Müller Markt', 'Señor Frog’s', 'Loblaw – Store', 'Walgreens', 'Ahold Delhaize',
