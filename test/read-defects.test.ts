@@ -191,6 +191,38 @@ describe('defect 4: truncated object', () => {
     assert.deepEqual(result.rows.map((event) => event.line), [2, 3]);
   });
 
+  test('cut inside the last field with the full field count: still TRUNCATED_ROW (the exporter ends every row with a line break)', async () => {
+    const last = csvLine(HEADERS, row({ 'SR Number': '1000003', 'Note Text': 'printer jam' }));
+    const cut = last.slice(0, last.length - 'm'.length); // `...,printer ja`
+    const text = file([csvLine(HEADERS, row())]) + cut;
+    const result = await readEveryWay(text);
+    assert.deepEqual(rejectSummary(result), [[3, 'TRUNCATED_ROW', cut]]);
+    assert.deepEqual(result.rows.map((event) => event.line), [2]);
+  });
+
+  test('cut inside unquoted free text with commas: TRUNCATED_ROW, not "repaired" as defect 1', async () => {
+    const last = csvLine(HEADERS, row({ 'SR Number': '1000003', 'Note Text': 'printer jam, receipt scanner' }), { unquoted: ['Note Text'] });
+    const cut = last.slice(0, last.length - 'nner'.length); // `...,printer jam, receipt sca`
+    const result = await readEveryWay(file([csvLine(HEADERS, row())]) + cut);
+    assert.deepEqual(rejectSummary(result), [[3, 'TRUNCATED_ROW', cut]]);
+    assert.deepEqual(result.rows.map((event) => event.line), [2]);
+  });
+
+  test('a whole last row without a line break: TRUNCATED_ROW by default, loaded from a source that omits it', async () => {
+    const last = csvLine(HEADERS, row({ 'SR Number': '1000003' }));
+    const text = file([csvLine(HEADERS, row())]) + last;
+    assert.deepEqual(rejectSummary(await readEveryWay(text)), [[3, 'TRUNCATED_ROW', last]]);
+    const omitting = await readEveryWay(text, { sourceOmitsFinalNewline: true });
+    assert.deepEqual(rejectSummary(omitting), []);
+    assert.deepEqual(omitting.rows.map((event) => [event.line, event.values[0]]), [[2, '1000001'], [3, '1000003']]);
+    // A short last row is cut either way.
+    const short = '1000004,Open';
+    assert.deepEqual(rejectSummary(await readEveryWay(file([csvLine(HEADERS, row())]) + short, { sourceOmitsFinalNewline: true })), [[3, 'TRUNCATED_ROW', short]]);
+    // A header without a line break is a header: 0 rows, nothing quarantined.
+    const headerOnly = await readEveryWay(HEADER);
+    assert.deepEqual([headerOnly.rows.length, headerOnly.rejects.length], [0, 0]);
+  });
+
   test('cut inside an open quote spanning lines: one TRUNCATED_ROW from its first line', async () => {
     const last = csvLine(HEADERS, row({ 'Note Text': 'Step 1: rebooted\nStep 2: reseated cable\nStep 3: tested OK' }));
     const cut = last.slice(0, last.indexOf('Step 3') + 4);
@@ -398,9 +430,15 @@ describe('defect 7: encodings and line endings', () => {
 
   test('Windows-1252 whose only accented letter is its last byte', async () => {
     const last = csvLine(HEADERS, row({ 'Note Text': 'Paid in the café' }));
-    const result = await readEveryWay(Buffer.from(file([csvLine(HEADERS, row())]) + last, 'latin1'));
+    const bytes = Buffer.from(file([csvLine(HEADERS, row())]) + last, 'latin1');
+    // From a source that omits the final line break, the last row loads, decoded as Windows-1252.
+    const omitting = await readEveryWay(bytes, { sourceOmitsFinalNewline: true });
+    assert.equal(omitting.header?.encoding, 'windows-1252');
+    assert.equal(valuesByField(omitting.rows[1]!).note_text, 'Paid in the café');
+    // By default the row without a line break was cut: quarantined, its raw text decoded the same way.
+    const result = await readEveryWay(bytes);
     assert.equal(result.header?.encoding, 'windows-1252');
-    assert.equal(valuesByField(result.rows[1]!).note_text, 'Paid in the café');
+    assert.deepEqual(rejectSummary(result), [[3, 'TRUNCATED_ROW', last]]);
   });
 
   test('CRLF: line breaks inside quoted fields are kept exactly, lines are counted physically', async () => {

@@ -14,6 +14,8 @@ export interface Settings {
   progressIntervalMs: number;
   rejectThreshold: number;
   rejectThresholdMinRows: number;
+  /** A complete last row without a line break after it loads (spec, defect 4: off by default). */
+  sourceOmitsFinalNewline: boolean;
   loadConcurrency: number;
   retryBaseSeconds: number;
   retryMaxSeconds: number;
@@ -71,6 +73,7 @@ export function loadSettings(options: LoadOptions = {}): Settings {
     progressIntervalMs: Math.round(config.get('progress_interval_seconds') * 1000),
     rejectThreshold: config.get('reject_threshold'),
     rejectThresholdMinRows: config.get('reject_threshold_min_rows'),
+    sourceOmitsFinalNewline: config.get('source_omits_final_newline'),
     loadConcurrency: Math.max(1, config.get('load_concurrency')),
     retryBaseSeconds: config.get('retry_base_seconds'),
     retryMaxSeconds: config.get('retry_max_seconds'),

@@ -49,6 +49,12 @@ export const configSchema = {
     default: 5,
     env: 'ETL_REJECT_THRESHOLD_MIN_ROWS',
   },
+  source_omits_final_newline: {
+    doc: 'The source omits the line break after the last row, so a complete last row without one loads. Off by default: the Toshiba exporter ends every row with a line break, so a last row without one was cut and is quarantined as TRUNCATED_ROW.',
+    format: 'flag',
+    default: false,
+    env: 'ETL_SOURCE_OMITS_FINAL_NEWLINE',
+  },
   load_concurrency: {
     doc: 'Objects loaded at the same time, each on its own database connection and parsing thread (parsing one while Postgres merges another).',
     format: 'nat',

@@ -9,6 +9,7 @@ import type { Logger } from '../telemetry/logger.ts';
 import { inSpan } from '../telemetry/spans.ts';
 import { ReadSpans } from '../telemetry/read-spans.ts';
 import type { ParseThread } from '../read/parse-thread.ts';
+import type { ReadExportOptions } from '../read/export-reader.ts';
 import { COPY_STAGE_SQL, CREATE_STAGE_SQL } from '../load/staging.ts';
 import { mergeStaged } from '../load/merge.ts';
 import { recordFile, replaceRejects, type FileOutcome, type RejectRecord, type RetryPolicy, type ValueIssueRecord } from '../load/ledger.ts';
@@ -25,6 +26,8 @@ export interface FileContext {
   traceId?: string;
   rejectThreshold: number;
   rejectThresholdMinRows: number;
+  /** Settings of the reading (the worker applies them). */
+  read: ReadExportOptions;
   retry: RetryPolicy;
   signal?: AbortSignal;
   /** Called with the number of rows read so far, for progress. */
@@ -132,7 +135,7 @@ async function copyRows(
   });
   try {
     // The worker thread parses and encodes the rows; this thread counts them and feeds COPY.
-    for await (const event of context.parser.read(spans.wrapOpen(() => context.source.open(object)), COPY_BATCH_BYTES)) {
+    for await (const event of context.parser.read(spans.wrapOpen(() => context.source.open(object)), COPY_BATCH_BYTES, context.read)) {
       if (event.type === 'header') {
         spans.startCopy();
         outcome.encoding = event.encoding;

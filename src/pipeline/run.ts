@@ -268,6 +268,7 @@ async function loadOne(object: SourceObject, context: LoadOneContext): Promise<F
         traceId: context.traceId,
         rejectThreshold: context.settings.rejectThreshold,
         rejectThresholdMinRows: context.settings.rejectThresholdMinRows,
+        read: { sourceOmitsFinalNewline: context.settings.sourceOmitsFinalNewline },
         retry: { baseSeconds: context.settings.retryBaseSeconds, maxSeconds: context.settings.retryMaxSeconds },
         signal: context.signal,
         onRows: context.onRows,

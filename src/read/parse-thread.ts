@@ -10,11 +10,12 @@
 import { Worker } from 'node:worker_threads';
 import type { Readable } from 'node:stream';
 import type { Encoding } from './decode.ts';
+import type { ReadExportOptions } from './export-reader.ts';
 import { MissingRequiredColumnsError } from './layout.ts';
 import type { RejectReason } from './rows.ts';
 
 export type ToWorker =
-  | { type: 'start'; batchBytes: number }
+  | { type: 'start'; batchBytes: number; options: ReadExportOptions }
   | { type: 'chunk'; stream: number; data: ArrayBuffer }
   | { type: 'eof'; stream: number }
   | { type: 'input-error'; stream: number; message: string }
@@ -67,7 +68,7 @@ export class ParseThread {
    * reading itself (MissingRequiredColumnsError, a gzip error) is thrown with its class or code.
    * Stopping early (an exception in the caller's loop) ends the worker; the next read starts a new one.
    */
-  async *read(open: () => Promise<Readable>, batchBytes: number): AsyncGenerator<ParseEvent> {
+  async *read(open: () => Promise<Readable>, batchBytes: number, options: ReadExportOptions = {}): AsyncGenerator<ParseEvent> {
     const worker = (this.worker ??= this.spawn());
     const events: Array<ParseEvent | { type: 'done' } | { type: 'failed'; error: unknown }> = [];
     let wake: (() => void) | undefined;
@@ -154,7 +155,7 @@ export class ParseThread {
     worker.on('exit', onExit);
     let finished = false;
     try {
-      worker.postMessage({ type: 'start', batchBytes } satisfies ToWorker);
+      worker.postMessage({ type: 'start', batchBytes, options } satisfies ToWorker);
       for (;;) {
         const event = events.shift();
         if (!event) {

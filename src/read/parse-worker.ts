@@ -4,7 +4,7 @@
 // owns the source: the worker asks for each chunk (`pull`), so it never holds more than one.
 import { parentPort } from 'node:worker_threads';
 import { Readable } from 'node:stream';
-import { readExport } from './export-reader.ts';
+import { readExport, type ReadExportOptions } from './export-reader.ts';
 import { CopyBatch } from '../load/staging.ts';
 import type { BatchCounts, FromWorker, ToWorker } from './parse-thread.ts';
 
@@ -27,7 +27,7 @@ port.on('message', (message: ToWorker) => {
     case 'start':
       inputs.length = 0;
       waiting = undefined;
-      void readObject(message.batchBytes);
+      void readObject(message.batchBytes, message.options);
       break;
     case 'ack':
       acks++;
@@ -65,7 +65,7 @@ function open(): Promise<Readable> {
   return Promise.resolve(Readable.from(chunks(), { objectMode: false }));
 }
 
-async function readObject(batchBytes: number): Promise<void> {
+async function readObject(batchBytes: number, options: ReadExportOptions): Promise<void> {
   acks = 0;
   let sent = 0;
   const batch = new CopyBatch(batchBytes * 2);
@@ -81,7 +81,7 @@ async function readObject(batchBytes: number): Promise<void> {
     pending = empty();
   };
   try {
-    for await (const event of readExport(open)) {
+    for await (const event of readExport(open, options)) {
       switch (event.type) {
         case 'header':
           send({ type: 'header', encoding: event.encoding, extras: [...event.layout.extras] });
