@@ -1,7 +1,8 @@
 // Merging the staged rows of one object into the five tables. Within the object the later row
 // wins (DISTINCT ON ... line_number DESC); across objects the row from the most recently modified
-// object wins, ties to the greater key, decided by the lineage columns, so any load order, or a
-// second load, gives the same tables. Rows are inserted in key order so that concurrent merges
+// object wins, ties to the greater key compared byte by byte (COLLATE "C", as the spec says,
+// whatever the database's collation: under en-US, 'B.csv' would sort after 'a.csv'), decided by
+// the lineage columns, so any load order, or a second load, gives the same tables. Rows are inserted in key order so that concurrent merges
 // lock rows in the same order.
 import type { ClientBase } from 'pg';
 import { STAGE_TABLE } from './staging.ts';
@@ -71,7 +72,7 @@ ORDER BY ${sortKey(table)}, line_number DESC
 ON CONFLICT ${table.conflict} DO UPDATE SET
   ${[...table.columns, 'source_object', 'source_modified', 'source_line'].map((column) => `${column} = excluded.${column}`).join(',\n  ')},
   loaded_at = now()
-WHERE (excluded.source_modified, excluded.source_object) >= (t.source_modified, t.source_object)`;
+WHERE (excluded.source_modified, excluded.source_object COLLATE "C") >= (t.source_modified, t.source_object COLLATE "C")`;
 }
 
 // Customers last: every export repeats most customers, so two objects merging at once always
