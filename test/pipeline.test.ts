@@ -8,6 +8,7 @@ import path from 'node:path';
 import { query, tableCounts, TABLES } from './helpers/db.ts';
 import { useWorkspace, type Workspace } from './helpers/workspace.ts';
 import { runCli, startCli } from './helpers/cli.ts';
+import { assertMatchesOracle, snapshot } from './helpers/oracle.ts';
 
 function tempDir(prefix: string): string {
   return mkdtempSync(path.join(tmpdir(), prefix));
@@ -20,15 +21,12 @@ function runEnv(ws: Workspace, extra: Record<string, string> = {}): Record<strin
 describe('a folder of generated exports (with variations, clean rows)', () => {
   const ws = useWorkspace('pipeline', { seed: 7, files: 14, rowsPerFile: 150 });
 
-  test('the first run loads every table with the exact counts and the latest statuses', async () => {
+  test('the first run loads every row of every table, value by value, as the oracle says', async () => {
     const result = await runCli(['run'], runEnv(ws));
     // The object without SR Number fails: exit 1, everything else loaded.
     assert.equal(result.code, ws.expected.files.some((file) => file.status === 'failed') ? 1 : 0, result.stdout + result.stderr);
     assert.deepEqual(await tableCounts(ws.db.url), ws.expected.tables);
-    const statuses = await query<{ sr_number: string; sr_status: string | null }>(ws.db.url, 'SELECT sr_number, sr_status FROM service_requests');
-    assert.deepEqual(Object.fromEntries(statuses.map((row) => [row.sr_number, row.sr_status])), ws.expected.srStatus);
-    const tasks = await query<{ task_number: string; task_status: string | null }>(ws.db.url, 'SELECT task_number, task_status FROM tasks');
-    assert.deepEqual(Object.fromEntries(tasks.map((row) => [row.task_number, row.task_status])), ws.expected.taskStatus);
+    await assertMatchesOracle(ws.db.url, ws.expected, 'the first run');
   });
 
   test('the ledger accounts for every data object, row by row', async () => {
@@ -67,15 +65,14 @@ describe('a folder of generated exports (with variations, clean rows)', () => {
     );
   });
 
-  test('a second run loads nothing again and changes nothing', async () => {
-    const before = await query(ws.db.url, `SELECT object_key, version, attempts, loaded_at FROM etl_files ORDER BY object_key`);
-    const counts = await tableCounts(ws.db.url);
+  test('a second run loads nothing again and changes nothing: every row, lineage, loaded_at and ledger row the same', async () => {
+    const before = await snapshot(ws.db.url);
     const result = await runCli(['run'], runEnv(ws));
     assert.equal(result.code, 0, result.stdout + result.stderr);
     const planned = result.logs.find((line) => line.msg === 'run planned');
     assert.equal(planned?.to_load, 0);
-    assert.deepEqual(await query(ws.db.url, `SELECT object_key, version, attempts, loaded_at FROM etl_files ORDER BY object_key`), before);
-    assert.deepEqual(await tableCounts(ws.db.url), counts);
+    assert.deepEqual(await snapshot(ws.db.url), before);
+    await assertMatchesOracle(ws.db.url, ws.expected, 'after the second run');
   });
 
   test('etl status --json reports files per status, rows per table and the last run', async () => {
@@ -119,6 +116,29 @@ describe('changed objects', () => {
     ]);
     assert.deepEqual(await query(ws.db.url, 'SELECT customer_name FROM customers'), [{ customer_name: 'Acme Corp' }]);
     assert.deepEqual(await query(ws.db.url, `SELECT attempts, rows_read::int FROM etl_files WHERE object_key = 'a.csv'`), [{ attempts: 1, rows_read: 2 }]);
+  });
+});
+
+describe('a last row without a line break (spec, defect 4)', () => {
+  const ws = useWorkspace('final_newline');
+  const header = 'SR Number,SR Status,Account Number,Customer Name,Note Text';
+
+  test('is quarantined as TRUNCATED_ROW by default, and loads when source_omits_final_newline says the source drops it', async () => {
+    const last = '101,Open,0042,Acme,printer ja';
+    writeFileSync(path.join(ws.dir, 'cut.csv'), `${header}\n100,Closed,0042,Acme,printer jam\n${last}`);
+    const result = await runCli(['run'], runEnv(ws));
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.deepEqual(await query(ws.db.url, 'SELECT object_key, line_number, reason, raw FROM etl_rejects'), [
+      { object_key: 'cut.csv', line_number: 3, reason: 'TRUNCATED_ROW', raw: last },
+    ]);
+    assert.deepEqual(await query(ws.db.url, 'SELECT sr_number FROM service_requests'), [{ sr_number: '100' }]);
+
+    // The same bytes from a source known to omit the final line break: the row loads.
+    await query(ws.db.url, 'TRUNCATE etl_files, etl_rejects, customers, service_requests, tasks, parts_used, sr_notes');
+    const omitting = await runCli(['run'], runEnv(ws, { ETL_SOURCE_OMITS_FINAL_NEWLINE: 'true' }));
+    assert.equal(omitting.code, 0, omitting.stdout + omitting.stderr);
+    assert.deepEqual(await query(ws.db.url, 'SELECT count(*)::int AS n FROM etl_rejects'), [{ n: 0 }]);
+    assert.deepEqual(await query(ws.db.url, 'SELECT note_text FROM sr_notes ORDER BY note_text'), [{ note_text: 'printer ja' }, { note_text: 'printer jam' }]);
   });
 });
 
