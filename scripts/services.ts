@@ -151,8 +151,9 @@ service:
   extensions: [jaeger_storage, jaeger_query]
   pipelines:
     traces:
+      # No batch processor, and the storage exporter has no queue by default: a span is stored
+      # before the OTLP request is answered, so a finished run's spans can be read at once.
       receivers: [otlp]
-      processors: [batch]
       exporters: [jaeger_storage_exporter]
   telemetry:
     metrics:
@@ -179,9 +180,6 @@ receivers:
     protocols:
       http:
         endpoint: 127.0.0.1:${ports.otlpHttp}
-processors:
-  batch:
-    timeout: 200ms
 exporters:
   jaeger_storage_exporter:
     trace_storage: memstore
@@ -193,8 +191,11 @@ async function upJaeger(previous: Ports, ports: Ports, taken: Set<number>): Prom
   const pidFile = path.join(servicesDir, 'jaeger.pid');
   const logFile = path.join(logDir, 'jaeger.log');
   const pid = runningPid(pidFile, binary);
-  if (pid !== undefined && previous.jaegerQuery !== undefined && previous.otlpHttp !== undefined
-    && await httpOk(`http://127.0.0.1:${previous.jaegerQuery}/api/services`)) {
+  const configFile = path.join(servicesDir, 'jaeger', 'config.yaml');
+  // A Jaeger started with another config (an older checkout's) is restarted with this one.
+  const sameConfig = previous.jaegerQuery !== undefined && previous.otlpHttp !== undefined && previous.jaegerQueryGrpc !== undefined
+    && existsSync(configFile) && readFileSync(configFile, 'utf8') === jaegerConfig({ otlpHttp: previous.otlpHttp, jaegerQuery: previous.jaegerQuery, jaegerQueryGrpc: previous.jaegerQueryGrpc });
+  if (pid !== undefined && sameConfig && await httpOk(`http://127.0.0.1:${previous.jaegerQuery}/api/services`)) {
     Object.assign(ports, { otlpHttp: previous.otlpHttp, jaegerQuery: previous.jaegerQuery, jaegerQueryGrpc: previous.jaegerQueryGrpc });
     say(`Jaeger already running: OTLP HTTP on 127.0.0.1:${previous.otlpHttp}, query on 127.0.0.1:${previous.jaegerQuery}`);
     return { otlp: `http://127.0.0.1:${previous.otlpHttp}`, query: `http://127.0.0.1:${previous.jaegerQuery}` };
@@ -206,7 +207,6 @@ async function upJaeger(previous: Ports, ports: Ports, taken: Set<number>): Prom
     jaegerQueryGrpc: await pickPort([previous.jaegerQueryGrpc, 16685], taken),
   };
   Object.assign(ports, chosen);
-  const configFile = path.join(servicesDir, 'jaeger', 'config.yaml');
   mkdirSync(path.dirname(configFile), { recursive: true });
   writeFileSync(configFile, jaegerConfig(chosen));
   const started = startDetached(binary, ['--config', configFile], { logFile, pidFile });

@@ -1,7 +1,7 @@
 // What the image holds, outside Docker: dist/ built with `npm run build` and only the production
 // dependencies (`npm ci --omit=dev --omit=optional`, the lockfile's, as the Dockerfile prunes to),
 // run as a non-root user (65532, the distroless nonroot user, when the tests run as root) with
-// every file read-only except the state dir. `etl --help` and `etl check` must work there.
+// every file read-only except the state dir. `etl --help`, `etl check` and `etl run` must work there.
 //
 // Needs TEST_DATABASE_URL (run `npm test`, or `npm run services:up && source .services.env`).
 // npm ci reads the packages from npm's cache, filled by the project's own `npm ci`.
@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { EXPORT_COLUMNS } from '../src/model/export.ts';
+import { freshDatabase, type FreshDatabase } from './helpers/services.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const FIX = 'run `npm test` (it starts the services), or `npm run services:up && source .services.env` first';
@@ -49,9 +50,11 @@ describe('production install (only production dependencies, non-root, read-only 
   let app = '';
   let state = '';
   let configFile = '';
+  let db: FreshDatabase | undefined;
 
-  before(() => {
+  before(async () => {
     requiredEnv('TEST_DATABASE_URL');
+    db = await freshDatabase({ prefix: 'prod_install' });
     work = mkdtempSync(path.join(tmpdir(), 'etl-prod-'));
     chmodSync(work, 0o755);
     const build = buildCopy(work);
@@ -80,7 +83,8 @@ describe('production install (only production dependencies, non-root, read-only 
     chmodSync(state, 0o700);
   });
 
-  after(() => {
+  after(async () => {
+    await db?.drop();
     if (work) {
       chmodRecursive(work, true);
       rmSync(work, { recursive: true, force: true });
@@ -93,7 +97,7 @@ describe('production install (only production dependencies, non-root, read-only 
       encoding: 'utf8',
       timeout: 60_000,
       // The image has no HOME of its own: give it none that is writable either.
-      env: { PATH: '/usr/bin:/bin', HOME: '/nonexistent', NODE_ENV: 'production', ETL_CONFIG: configFile, DATABASE_URL: requiredEnv('TEST_DATABASE_URL'), ...extraEnv },
+      env: { PATH: '/usr/bin:/bin', HOME: '/nonexistent', NODE_ENV: 'production', ETL_CONFIG: configFile, DATABASE_URL: db!.url, ...extraEnv },
       ...(runsAsRoot ? { uid: NONROOT, gid: NONROOT } : {}),
     });
   }
@@ -111,9 +115,17 @@ describe('production install (only production dependencies, non-root, read-only 
     assert.equal(result.status, 0, `etl --help exited ${result.status}:\n${result.stdout}\n${result.stderr}`);
     assert.match(result.stdout, /Usage: etl <command>/);
     for (const command of ['run', 'status', 'check', 'migrate']) assert.match(result.stdout, new RegExp(`^\\s+${command}\\s`, 'm'));
-    const whoami = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.getuid()))'], { encoding: 'utf8', ...(runsAsRoot ? { uid: NONROOT, gid: NONROOT } : {}) });
-    assert.notEqual(whoami.stdout, '0', 'the CLI runs as a non-root user');
-    if (runsAsRoot) assert.equal(whoami.stdout, String(NONROOT));
+  });
+
+  it('runs `etl run` as a non-root user: it loads the export and what it writes belongs to that user', () => {
+    const result = etl(['run']);
+    assert.equal(result.status, 0, `etl run exited ${result.status}:\n${result.stdout}\n${result.stderr}`);
+    assert.doesNotMatch(result.stdout + result.stderr, /EACCES|EROFS|permission denied/i);
+    const summary = readdirSync(state).find((name) => /^pipeline_summary_\d{8}\.json$/.test(name));
+    assert.ok(summary, `etl run wrote no summary into the state dir: ${readdirSync(state).join(', ')}`);
+    const owner = statSync(path.join(state, summary)).uid;
+    assert.notEqual(owner, 0, 'the CLI ran as root');
+    assert.equal(owner, runsAsRoot ? NONROOT : process.getuid!(), 'the summary is written by the user the CLI runs as');
   });
 
   it('runs `etl check` against the database and the source with only the state dir writable', () => {
