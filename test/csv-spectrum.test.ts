@@ -6,7 +6,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
-import { detectEncoding, inflated, utf8Content } from '../src/read/decode.ts';
+import { profileContent, inflated, utf8Content } from '../src/read/decode.ts';
 import { CsvRecordReader, type CsvFault, type CsvRecord } from '../src/read/records.ts';
 import { gzip, readRecords } from './helpers/read.ts';
 
@@ -44,7 +44,7 @@ function fieldsOf(items: Array<CsvRecord | CsvFault>, name: string): string[][] 
 
 /** Records of an object's bytes the way readExport reads them: gunzip, charset, BOM, records. */
 async function decodedRecords(bytes: Buffer): Promise<Array<CsvRecord | CsvFault>> {
-  const encoding = await detectEncoding(inflated(Readable.from([bytes])));
+  const { encoding } = await profileContent(inflated(Readable.from([bytes])));
   const reader = new CsvRecordReader(utf8Content(inflated(Readable.from([bytes])), encoding), { maxRecordBytes: 1 << 20 });
   const items: Array<CsvRecord | CsvFault> = [];
   for await (const item of reader.records()) items.push(item);

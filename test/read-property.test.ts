@@ -73,7 +73,7 @@ const anyText = (unit: fc.Arbitrary<string>): fc.Arbitrary<Cell> =>
   fc.string({ unit, maxLength: 24 }).map((text) => ({ raw: text, stored: text === '' ? null : text }));
 const UTF8_UNIT = fc.oneof(
   fc.constantFrom(',', '"', '\n', '\r\n', '\r', ' ', '  ', 'é', '’', '–', 'ʤ', '😀', '="', 'SR'),
-  fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 }),
+  fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 }).filter((char) => !char.includes('\u0000')),
   // A note line listing many things: a line with many commas inside a quoted field.
   fc.constant('\nChecked lanes 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16'),
 );
@@ -329,7 +329,11 @@ describe('property: free text written without quotes', () => {
 
 // ---- property 2: quoted rows round-trip ----
 
-const CP1252_UNIT = fc.oneof(fc.constantFrom(',', '"', '\n', '\r\n', ' ', 'é', 'ü', '’', '–', '“', '”', '€', 'ÿ'), fc.string({ unit: 'binary-ascii', minLength: 1, maxLength: 1 }));
+// Any ASCII but NUL: a row holding a NUL is quarantined (NUL_BYTE), not loaded; read-defects.test.ts covers it.
+const CP1252_UNIT = fc.oneof(
+  fc.constantFrom(',', '"', '\n', '\r\n', ' ', 'é', 'ü', '’', '–', '“', '”', '€', 'ÿ'),
+  fc.string({ unit: 'binary-ascii', minLength: 1, maxLength: 1 }).filter((char) => char !== '\u0000'),
+);
 const CP1252 = new Map<string, number>();
 {
   const decoder = new TextDecoder('windows-1252');

@@ -8,10 +8,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { S3Source, type S3SourceOptions } from '../src/sources/s3.ts';
-import { SourceError, type SourceObject } from '../src/sources/source.ts';
+import { SourceError, type LocalCopy, type SourceObject } from '../src/sources/source.ts';
 import { Spool } from '../src/sources/spool.ts';
 import { createTestBucket, type TestBucket } from './helpers/s3.ts';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.ts';
@@ -36,10 +35,20 @@ function source(overrides: Partial<S3SourceOptions> = {}): S3Source {
   });
 }
 
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+/** The local copies handed out, to release as a load does when it ends. */
+const copies = new Map<SourceObject, LocalCopy>();
+
+/** The object's bytes through its local copy, as the parse worker reads them. */
+async function readCopy(s3: S3Source, object: SourceObject): Promise<Buffer> {
+  const copy = await s3.localCopy(object);
+  copies.set(object, copy);
+  return readFile(copy.path);
+}
+
+/** The load of the object has ended. */
+async function releaseCopy(object: SourceObject): Promise<void> {
+  await copies.get(object)?.release();
+  copies.delete(object);
 }
 
 async function listed(s3: S3Source, key: string): Promise<SourceObject> {
@@ -87,23 +96,23 @@ describe('S3Source on MinIO', () => {
     await paged.close();
   });
 
-  it('spools an object to state_dir/tmp, reads it twice with one GET, and release removes the copy', async () => {
+  it('spools an object to state_dir/tmp, hands it out twice with one GET, and release removes the copy', async () => {
     const body = randomBytes(300_000);
     const key = 'spool/a key with spaces.csv';
     await bucket.put(PREFIX + key, body);
     const s3 = source();
     const object = await listed(s3, key);
     proxy.requests.length = 0;
-    assert.deepEqual(await readAll(await s3.open(object)), body);
-    assert.deepEqual(await readAll(await s3.open(object)), body);
-    assert.equal(getsOf(key).length, 1, 'the second open reads the spool');
+    assert.deepEqual(await readCopy(s3, object), body);
+    assert.deepEqual(await readCopy(s3, object), body);
+    assert.equal(getsOf(key).length, 1, 'the second local copy is the spooled one');
     assert.equal(getsOf(key)[0]!.ifMatch, `"${object.version}"`, 'the GET is pinned to the listed ETag');
     const id = Spool.id(bucket.name, PREFIX + key);
     assert.deepEqual(await spoolFiles(), [`s3-${id}.data`, `s3-${id}.json`]);
     const sidecar = JSON.parse(await readFile(path.join(stateDir, 'tmp', `s3-${id}.json`), 'utf8')) as Record<string, string>;
     assert.equal(sidecar.key, PREFIX + key);
     assert.equal(sidecar.etag, object.version);
-    await s3.release(object);
+    await releaseCopy(object);
     assert.deepEqual(await spoolFiles(), []);
     await s3.close();
   });
@@ -114,8 +123,8 @@ describe('S3Source on MinIO', () => {
     await bucket.put(`${PREFIX}gz/export.csv.gz`, gz);
     const s3 = source();
     const object = await listed(s3, 'gz/export.csv.gz');
-    assert.deepEqual(await readAll(await s3.open(object)), gz);
-    await s3.release(object);
+    assert.deepEqual(await readCopy(s3, object), gz);
+    await releaseCopy(object);
     await s3.close();
   });
 
@@ -127,12 +136,12 @@ describe('S3Source on MinIO', () => {
     const object = await listed(s3, key);
     proxy.requests.length = 0;
     proxy.cutAfter(700_000, key);
-    await assert.rejects(s3.open(object), (error: unknown) => {
+    await assert.rejects(s3.localCopy(object), (error: unknown) => {
       assert.ok(error instanceof SourceError);
       assert.match(error.message, /^The download of s3:\/\/etl-s3-source-[^ ]+\/Toshiba\/Historical Tickets\/cut\/big object\.csv was cut after \d+ of 2097275 bytes \([^)]+\); the next run resumes it from there\.$/);
       return true;
     });
-    await s3.release(object); // what the run does after a failed file: the partial copy stays
+    // A failed download hands out no copy: the partial download stays for the next run.
     const id = Spool.id(bucket.name, PREFIX + key);
     assert.deepEqual(await spoolFiles(), [`s3-${id}.json`, `s3-${id}.part`]);
     const partial = (await readFile(path.join(stateDir, 'tmp', `s3-${id}.part`))).length;
@@ -144,13 +153,13 @@ describe('S3Source on MinIO', () => {
     const same = await listed(again, key);
     assert.equal(same.version, object.version);
     proxy.requests.length = 0;
-    assert.deepEqual(await readAll(await again.open(same)), body);
+    assert.deepEqual(await readCopy(again, same), body);
     const gets = getsOf(key);
     assert.equal(gets.length, 1);
     assert.equal(gets[0]!.range, `bytes=${partial}-`);
     assert.equal(gets[0]!.ifMatch, `"${object.version}"`);
     assert.equal(gets[0]!.status, 206);
-    await again.release(same);
+    await releaseCopy(same);
     assert.deepEqual(await spoolFiles(), []);
     await again.close();
   });
@@ -162,7 +171,7 @@ describe('S3Source on MinIO', () => {
     const s3 = source();
     const old = await listed(s3, key);
     proxy.cutAfter(100_000, key);
-    await assert.rejects(s3.open(old), SourceError);
+    await assert.rejects(s3.localCopy(old), SourceError);
     const id = Spool.id(bucket.name, PREFIX + key);
     assert.ok((await spoolFiles()).includes(`s3-${id}.part`));
 
@@ -172,18 +181,18 @@ describe('S3Source on MinIO', () => {
     assert.notEqual(changed.version, old.version);
     assert.ok(!(await spoolFiles()).includes(`s3-${id}.part`), 'the partial copy of the old ETag is gone');
     proxy.requests.length = 0;
-    assert.deepEqual(await readAll(await s3.open(changed)), second);
+    assert.deepEqual(await readCopy(s3, changed), second);
     assert.equal(getsOf(key)[0]!.range, undefined, 'a full GET, not a ranged one');
-    await s3.release(changed);
+    await releaseCopy(changed);
 
     // A partial copy left for another ETag (no listing in between) also starts over.
     const spool = new Spool(stateDir);
     const part = await spool.begin({ bucket: bucket.name, key: PREFIX + key, etag: old.version });
     await writeFile(part, first.subarray(0, 1000));
     proxy.requests.length = 0;
-    assert.deepEqual(await readAll(await s3.open(changed)), second);
+    assert.deepEqual(await readCopy(s3, changed), second);
     assert.equal(getsOf(key)[0]!.range, undefined);
-    await s3.release(changed);
+    await releaseCopy(changed);
     await s3.close();
   });
 
@@ -193,7 +202,7 @@ describe('S3Source on MinIO', () => {
     const s3 = source();
     const object = await listed(s3, key);
     await bucket.put(PREFIX + key, 'two, longer');
-    await assert.rejects(s3.open(object), /changed after it was listed \(its ETag is no longer [0-9a-f]+\); the next run loads the new version\.$/);
+    await assert.rejects(s3.localCopy(object), /changed after it was listed \(its ETag is no longer [0-9a-f]+\); the next run loads the new version\.$/);
     assert.deepEqual(await spoolFiles(), []);
     await s3.close();
   });
@@ -209,10 +218,10 @@ describe('S3Source on MinIO', () => {
     assert.ok(object);
     assert.equal(proxy.requests.filter((request) => request.action === '503').length, 3);
     proxy.fail503(5, 'ServiceUnavailable');
-    assert.deepEqual(await readAll(await s3.open(object)), body);
+    assert.deepEqual(await readCopy(s3, object), body);
     assert.equal(proxy.requests.filter((request) => request.action === '503').length, 8);
     assert.equal(getsOf(key).filter((request) => request.status === 200).length, 1);
-    await s3.release(object);
+    await releaseCopy(object);
     await s3.close();
   });
 

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import convict from 'convict';
 import { configSchema } from './schema.ts';
 import { errorClause } from '../error-text.ts';
+import { registerSecret, registerUrlSecrets } from '../secrets.ts';
 
 export interface Settings {
   source: SourceSetting;
@@ -17,11 +18,22 @@ export interface Settings {
   /** A complete last row without a line break after it loads (spec, defect 4: off by default). */
   sourceOmitsFinalNewline: boolean;
   loadConcurrency: number;
+  limits: { maxRecordBytes: number; maxGzipRatio: number; maxRejectsPerObject: number };
+  database: DatabaseTimeouts;
+  spool: { maxAgeMs: number; maxBytes: number };
   retryBaseSeconds: number;
   retryMaxSeconds: number;
   s3: { region: string; endpoint?: string; forcePathStyle: boolean; credentials?: { accessKeyId: string; secretAccessKey: string } };
   /** The config file that was read, if any. */
   configFile?: string;
+}
+
+/** Timeouts of every database connection of a run (config keys db_*). */
+export interface DatabaseTimeouts {
+  statementTimeoutMs: number;
+  lockTimeoutMs: number;
+  idleInTransactionTimeoutMs: number;
+  healthCheckMs: number;
 }
 
 export type SourceSetting = { kind: 'local'; dir: string } | { kind: 's3'; bucket: string; prefix: string } | { kind: 'none' };
@@ -63,6 +75,9 @@ export function loadSettings(options: LoadOptions = {}): Settings {
   if (s3Credentials && (!s3Credentials.accessKeyId || !s3Credentials.secretAccessKey)) {
     throw new ConfigError('Set both aws_access_key_id (AWS_ACCESS_KEY_ID) and aws_secret_access_key (AWS_SECRET_ACCESS_KEY), or neither to use the default AWS credential chain.');
   }
+  // Whatever goes out of the process from now on is scrubbed of these (src/secrets.ts).
+  registerUrlSecrets(config.get('pg_conn_string'));
+  registerSecret(config.get('aws_secret_access_key'));
   return {
     source: parseSource(config.get('source'), config.get('s3_bucket'), config.get('s3_folder')),
     databaseUrl: normalizeDatabaseUrl(config.get('pg_conn_string')),
@@ -75,6 +90,18 @@ export function loadSettings(options: LoadOptions = {}): Settings {
     rejectThresholdMinRows: config.get('reject_threshold_min_rows'),
     sourceOmitsFinalNewline: config.get('source_omits_final_newline'),
     loadConcurrency: Math.max(1, config.get('load_concurrency')),
+    limits: {
+      maxRecordBytes: config.get('max_record_bytes'),
+      maxGzipRatio: config.get('max_gzip_ratio'),
+      maxRejectsPerObject: config.get('max_rejects_per_object'),
+    },
+    database: {
+      statementTimeoutMs: Math.round(config.get('db_statement_timeout_seconds') * 1000),
+      lockTimeoutMs: Math.round(config.get('db_lock_timeout_seconds') * 1000),
+      idleInTransactionTimeoutMs: Math.round(config.get('db_idle_in_transaction_timeout_seconds') * 1000),
+      healthCheckMs: Math.round(config.get('db_health_check_seconds') * 1000),
+    },
+    spool: { maxAgeMs: Math.round(config.get('spool_max_age_hours') * 3_600_000), maxBytes: config.get('spool_max_bytes') },
     retryBaseSeconds: config.get('retry_base_seconds'),
     retryMaxSeconds: config.get('retry_max_seconds'),
     s3: {
@@ -128,16 +155,7 @@ export function normalizeDatabaseUrl(url: string): string {
   return out;
 }
 
-/** The database URL with its password hidden, for logs and messages. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparseable URL)';
-  }
-}
+export { redactUrl } from '../secrets.ts';
 
 
 // convict reports e.g. "pg_conn_string: must be a postgresql:// URL: value was \"…\"" and

@@ -55,6 +55,50 @@ export const configSchema = {
     default: false,
     env: 'ETL_SOURCE_OMITS_FINAL_NEWLINE',
   },
+  max_record_bytes: {
+    doc: 'Longest record read. A quoted field running past it has its first line quarantined (RECORD_TOO_LARGE) and the rest read again; a single line longer than this fails the object as CSV_FORMAT_ERROR. Bounds memory.',
+    format: 'positive-int',
+    default: 16 * 1024 * 1024,
+    env: 'ETL_MAX_RECORD_BYTES',
+  },
+  max_gzip_ratio: {
+    doc: 'A .gz object may inflate to at most this many times its size (at least 64 MiB); beyond that it fails as CSV_FORMAT_ERROR (a gzip bomb). Exports compress 5 to 20 times.',
+    format: 'positive-number',
+    default: 100,
+    env: 'ETL_MAX_GZIP_RATIO',
+  },
+  max_rejects_per_object: {
+    doc: 'An object with more quarantined rows than this stops being read and fails as CSV_FORMAT_ERROR (the first ones stay visible in etl rejects). Bounds the quarantine of an object that is not an export.',
+    format: 'positive-int',
+    default: 100_000,
+    env: 'ETL_MAX_REJECTS_PER_OBJECT',
+  },
+  db_statement_timeout_seconds: {
+    doc: 'Longest a statement (the COPY or a merge of one object) may run; Postgres cancels it and the object is retried later. A connection that gives no answer for this long plus a tenth and 5 s is given up (the run stops).',
+    format: 'positive-number',
+    default: 3600,
+    env: 'ETL_DB_STATEMENT_TIMEOUT',
+  },
+  db_lock_timeout_seconds: { doc: 'Longest a statement waits for a row lock held by another load or session; the object is then retried later.', format: 'positive-number', default: 600, env: 'ETL_DB_LOCK_TIMEOUT' },
+  db_idle_in_transaction_timeout_seconds: {
+    doc: 'Postgres ends a session of this runner that sits idle inside a transaction this long (a hung runner cannot hold locks forever).',
+    format: 'positive-number',
+    default: 600,
+    env: 'ETL_DB_IDLE_IN_TRANSACTION_TIMEOUT',
+  },
+  db_health_check_seconds: {
+    doc: 'How often the run checks that the connection holding the run lock still answers; no answer within that time stops the run (the lock may be gone).',
+    format: 'positive-number',
+    default: 30,
+    env: 'ETL_DB_HEALTH_CHECK',
+  },
+  spool_max_age_hours: { doc: 'Partial S3 downloads kept for resuming are removed after this many hours.', format: 'positive-number', default: 72, env: 'ETL_SPOOL_MAX_AGE_HOURS' },
+  spool_max_bytes: {
+    doc: 'Partial S3 downloads kept for resuming may take at most this many bytes of state_dir; the oldest go first.',
+    format: 'nat',
+    default: 2 * 1024 * 1024 * 1024,
+    env: 'ETL_SPOOL_MAX_BYTES',
+  },
   load_concurrency: {
     doc: 'Objects loaded at the same time, each on its own database connection and parsing thread (parsing one while Postgres merges another).',
     format: 'nat',
@@ -93,6 +137,13 @@ convict.addFormat({
   name: 'share',
   validate(value: unknown) {
     if (typeof value !== 'number' || !(value >= 0 && value <= 1)) throw new Error('must be a number from 0 to 1');
+  },
+  coerce: (value: unknown) => Number(value),
+});
+convict.addFormat({
+  name: 'positive-int',
+  validate(value: unknown) {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new Error('must be a whole number greater than 0');
   },
   coerce: (value: unknown) => Number(value),
 });

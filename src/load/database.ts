@@ -13,9 +13,45 @@ pg.types.setTypeParser(20, (value) => Number(value));
 // machine's time zone.
 pg.types.setTypeParser(1114, (value) => value);
 
-export async function connectDatabase(url: string, applicationName: string): Promise<pg.Client> {
+/** Timeouts for one connection; without them (read-only commands), Postgres's own apply. */
+export interface ConnectionTimeouts {
+  statementTimeoutMs: number;
+  lockTimeoutMs: number;
+  idleInTransactionTimeoutMs: number;
+}
+
+const KEEPALIVE_DELAY_MS = 30_000;
+
+/**
+ * The client-side bound on one statement: the server's statement_timeout cannot fire when the
+ * connection itself stalls (a proxy that stops forwarding, packets dropped silently), so past this
+ * the client gives the connection up.
+ */
+export function readTimeoutMs(timeouts: ConnectionTimeouts): number {
+  return Math.round(timeouts.statementTimeoutMs * 1.1 + 5_000);
+}
+
+/** The pg.Client settings for a connection of this runner. */
+export function clientConfig(url: string, applicationName: string, timeouts?: ConnectionTimeouts): pg.ClientConfig {
+  return {
+    connectionString: url,
+    application_name: applicationName,
+    connectionTimeoutMillis: 15_000,
+    // A dead peer (a server that vanished, a cut network) is noticed instead of waited on.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
+    ...(timeouts && {
+      statement_timeout: timeouts.statementTimeoutMs,
+      lock_timeout: timeouts.lockTimeoutMs,
+      idle_in_transaction_session_timeout: timeouts.idleInTransactionTimeoutMs,
+      query_timeout: readTimeoutMs(timeouts),
+    }),
+  };
+}
+
+export async function connectDatabase(url: string, applicationName: string, timeouts?: ConnectionTimeouts): Promise<pg.Client> {
   if (!url) throw new DatabaseUnavailableError('No database is configured: set pg_conn_string (DATABASE_URL) to a postgresql:// URL.');
-  const client = new pg.Client({ connectionString: url, application_name: applicationName, connectionTimeoutMillis: 15_000 });
+  const client = new pg.Client(clientConfig(url, applicationName, timeouts));
   // Without a listener an error event (server restart, network cut) would kill the process.
   client.on('error', () => {});
   try {
@@ -35,3 +71,18 @@ function describe(error: unknown): string {
   if (err.code === '3D000') return 'the database does not exist';
   return (err.message ?? String(error)).split('\n')[0]!.replace(/\.$/, '');
 }
+
+/**
+ * Closes a connection without waiting on a dead one: a connection that stopped answering (a stalled
+ * network) would hold end() forever, so after a few seconds its socket is dropped.
+ */
+export async function closeClient(client: pg.Client | undefined): Promise<void> {
+  if (!client) return;
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), CLOSE_WAIT_MS)));
+  const ended = await Promise.race([client.end().then(() => 'ended' as const, () => 'ended' as const), gaveUp]);
+  clearTimeout(timer);
+  if (ended === 'timeout') (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+}
+
+const CLOSE_WAIT_MS = 5_000;

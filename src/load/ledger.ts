@@ -23,23 +23,15 @@ export interface LedgerEntry {
   retryRequested: boolean;
 }
 
-export interface RejectRecord {
-  line: number;
-  raw: string;
-  reason: string;
-  detail: string;
-}
-
-export interface ValueIssueRecord {
-  line: number;
-  column: string;
-  raw: string;
-}
+/** When a failed object is tried again: after a doubling delay, or only when it changes. */
+export type RetryRule = 'backoff' | 'on_change';
 
 export interface FileOutcome {
   status: 'loaded' | 'failed';
   errorClass?: ErrorClass;
   errorMessage?: string;
+  /** For a failed object (default backoff). A deterministic failure waits for the object to change. */
+  retry?: RetryRule;
   encoding?: string;
   rowsRead: number;
   rowsLoaded: number;
@@ -83,7 +75,8 @@ export interface RetryPolicy {
 /**
  * Records the outcome of one object. Attempts count loads of the same version; a failed object
  * waits base * 2^(attempts-1) seconds (at most max) before the planner tries it again, and one
- * that lacks required columns waits for a new version.
+ * that failed deterministically (its bytes will fail the same way: next_attempt_at NULL) waits
+ * for a new version. loaded_version stays the version whose rows are in the tables.
  */
 export async function recordFile(
   client: ClientBase,
@@ -94,20 +87,22 @@ export async function recordFile(
   await client.query(
     `INSERT INTO etl_files AS f (object_key, version, size, last_modified, status, error_class, error_message, encoding,
        rows_read, rows_loaded, rows_quarantined, values_recorded, rows_repaired, extra_columns, attempts, next_attempt_at,
-       retry_requested, run_id, trace_id, loaded_at, updated_at)
+       retry_requested, run_id, trace_id, loaded_at, updated_at, loaded_version)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1,
-       CASE WHEN $5 = 'failed' AND $6 <> 'MISSING_REQUIRED_COLUMNS' THEN now() + make_interval(secs => LEAST($17::float8, $18::float8)) END,
-       false, $15, $16, CASE WHEN $5 = 'loaded' THEN now() END, now())
+       CASE WHEN $5 = 'failed' AND $19 = 'backoff' THEN now() + make_interval(secs => LEAST($17::float8, $18::float8)) END,
+       false, $15, $16, CASE WHEN $5 = 'loaded' THEN now() END, now(), CASE WHEN $5 = 'loaded' THEN $2 END)
      ON CONFLICT (object_key) DO UPDATE SET
        version = excluded.version, size = excluded.size, last_modified = excluded.last_modified, status = excluded.status,
        error_class = excluded.error_class, error_message = excluded.error_message, encoding = excluded.encoding,
        rows_read = excluded.rows_read, rows_loaded = excluded.rows_loaded, rows_quarantined = excluded.rows_quarantined,
        values_recorded = excluded.values_recorded, rows_repaired = excluded.rows_repaired, extra_columns = excluded.extra_columns,
        attempts = CASE WHEN f.version = excluded.version AND f.status <> 'gone' THEN f.attempts + 1 ELSE 1 END,
-       next_attempt_at = CASE WHEN excluded.status = 'failed' AND excluded.error_class <> 'MISSING_REQUIRED_COLUMNS'
-         THEN now() + make_interval(secs => LEAST($17::float8 * power(2, CASE WHEN f.version = excluded.version THEN f.attempts ELSE 0 END), $18::float8)) END,
+       -- The exponent is capped: power(2, attempts) overflows a float past about 1,000 attempts.
+       next_attempt_at = CASE WHEN excluded.status = 'failed' AND $19 = 'backoff'
+         THEN now() + make_interval(secs => LEAST($17::float8 * power(2, LEAST(CASE WHEN f.version = excluded.version THEN f.attempts ELSE 0 END, 40)), $18::float8)) END,
        retry_requested = false, run_id = excluded.run_id, trace_id = excluded.trace_id,
-       loaded_at = COALESCE(excluded.loaded_at, f.loaded_at), updated_at = now()`,
+       loaded_at = COALESCE(excluded.loaded_at, f.loaded_at), updated_at = now(),
+       loaded_version = CASE WHEN excluded.status = 'loaded' THEN excluded.version ELSE f.loaded_version END`,
     [
       object.key,
       object.version,
@@ -127,38 +122,19 @@ export async function recordFile(
       context.traceId ?? null,
       context.retry.baseSeconds,
       context.retry.maxSeconds,
+      outcome.retry ?? 'backoff',
     ],
   );
 }
 
-/** Replaces the object's quarantined rows and value issues with this load's. */
-export async function replaceRejects(
-  client: ClientBase,
-  object: SourceObject,
-  rejects: readonly RejectRecord[],
-  issues: readonly ValueIssueRecord[],
-): Promise<void> {
-  await client.query('DELETE FROM etl_rejects WHERE object_key = $1', [object.key]);
-  await client.query('DELETE FROM etl_value_issues WHERE object_key = $1', [object.key]);
-  for (let at = 0; at < rejects.length; at += BATCH) {
-    const batch = rejects.slice(at, at + BATCH);
-    await client.query(
-      `INSERT INTO etl_rejects (object_key, version, line_number, raw, reason, detail)
-       SELECT $1, $2, * FROM unnest($3::int[], $4::text[], $5::text[], $6::text[])`,
-      [object.key, object.version, batch.map((r) => r.line), batch.map((r) => r.raw), batch.map((r) => r.reason), batch.map((r) => r.detail)],
-    );
-  }
-  for (let at = 0; at < issues.length; at += BATCH) {
-    const batch = issues.slice(at, at + BATCH);
-    await client.query(
-      `INSERT INTO etl_value_issues (object_key, version, line_number, column_name, raw_value)
-       SELECT $1, $2, * FROM unnest($3::int[], $4::text[], $5::text[])`,
-      [object.key, object.version, batch.map((r) => r.line), batch.map((r) => r.column), batch.map((r) => r.raw)],
-    );
-  }
+/** Every object whose latest attempt failed (failed_files_log.json). */
+export async function failedFiles(client: ClientBase): Promise<Array<Record<string, unknown>>> {
+  const { rows } = await client.query(
+    `SELECT object_key, version, error_class, error_message AS reason, attempts, first_seen_at, updated_at AS last_failed_at, next_attempt_at
+     FROM etl_files WHERE status = 'failed' ORDER BY object_key`,
+  );
+  return rows;
 }
-
-const BATCH = 10_000;
 
 /** Objects that are no longer in the source: marked gone, their rows kept. */
 export async function markGone(client: ClientBase, presentKeys: ReadonlySet<string>): Promise<string[]> {

@@ -1,7 +1,11 @@
 // One active run: a session-level advisory lock held on one dedicated connection for the whole run.
 // Never through a Pool: the unlock could run on another connection, and an idle pooled connection
 // may be closed, silently dropping the lock. PgBouncer in transaction mode breaks session locks.
+// While the run goes on, the connection is asked a question every so often: a connection that
+// died or stopped answering (a cut network, a stalled proxy) means the lock may be gone, and the
+// run stops before another run could overlap it.
 import pg from 'pg';
+import { clientConfig, type ConnectionTimeouts } from './database.ts';
 
 /** Key of the run lock (any fixed bigint; documented in the README for operators). */
 export const RUN_LOCK_KEY = 7_340_201_000;
@@ -11,6 +15,7 @@ export class RunLock {
   private held = false;
   private lostError: Error | undefined;
   private readonly lostListeners: Array<(error: Error) => void> = [];
+  private watchdog: NodeJS.Timeout | undefined;
 
   private constructor(client: pg.Client) {
     this.client = client;
@@ -23,8 +28,9 @@ export class RunLock {
   }
 
   /** Connects and tries the lock once; returns undefined when another run holds it. */
-  static async tryAcquire(connectionString: string, key = RUN_LOCK_KEY): Promise<RunLock | undefined> {
-    const client = new pg.Client({ connectionString, application_name: 'etl-run-lock' });
+  static async tryAcquire(connectionString: string, key = RUN_LOCK_KEY, timeouts?: ConnectionTimeouts): Promise<RunLock | undefined> {
+    const client = new pg.Client(clientConfig(connectionString, 'etl-run-lock', timeouts));
+    client.on('error', () => {}); // until the lock is set up below (a failed connect is thrown)
     await client.connect();
     const lock = new RunLock(client);
     const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key]);
@@ -34,6 +40,31 @@ export class RunLock {
     }
     lock.held = true;
     return lock;
+  }
+
+  /**
+   * Checks every `intervalMs` that the lock connection answers within `intervalMs` and still holds
+   * the lock; when it does not, the lock counts as lost.
+   */
+  watch(intervalMs: number, key = RUN_LOCK_KEY): void {
+    const check = async () => {
+      if (!this.held || this.lostError) return;
+      try {
+        // pg honours query_timeout per query; its types only know it per client.
+        const query = {
+          text: `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted
+                   AND ((classid::bigint << 32) | objid::bigint) = $1) AS held`,
+          values: [key],
+          query_timeout: intervalMs,
+        } as pg.QueryConfig;
+        const { rows } = await this.client.query<{ held: boolean }>(query);
+        if (!rows[0]?.held) this.lose(new Error('the run lock is no longer held by its connection'));
+      } catch (error) {
+        this.lose(new Error(`the lock connection did not answer a check within ${Math.round(intervalMs / 1000)} s (${(error as Error).message})`));
+      }
+      if (this.held && !this.lostError) this.watchdog = setTimeout(() => void check(), intervalMs).unref();
+    };
+    this.watchdog = setTimeout(() => void check(), intervalMs).unref();
   }
 
   /** Called once if the lock connection dies while the lock is held. */
@@ -47,6 +78,7 @@ export class RunLock {
   }
 
   async release(key = RUN_LOCK_KEY): Promise<boolean> {
+    clearTimeout(this.watchdog);
     if (!this.held) return false;
     this.held = false;
     try {

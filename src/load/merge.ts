@@ -5,7 +5,7 @@
 // the lineage columns, so any load order, or a second load, gives the same tables. Rows are inserted in key order so that concurrent merges
 // lock rows in the same order.
 import type { ClientBase } from 'pg';
-import { STAGE_TABLE } from './staging.ts';
+import { LOADED_ROW, STAGE_TABLE } from './staging.ts';
 
 interface TargetTable {
   name: string;
@@ -61,18 +61,24 @@ export const TARGET_TABLES: readonly TargetTable[] = [
 const NOT_TEXT = new Set(['note_date']);
 const sortKey = (table: TargetTable) => table.key.map((column) => (NOT_TEXT.has(column) ? column : `${column} COLLATE "C"`)).join(', ');
 
-/** The upsert of one table; $1 = object key, $2 = object modification time. Built from constants only. */
+/**
+ * The upsert of one table; $1 = object key, $2 = object modification time. Built from constants only.
+ * A row the same object key wrote before is always replaced, whatever the modification times: an
+ * object rewritten with an older time (cp -p, rsync -a, a restore) replaces its own rows instead of
+ * being recorded loaded with nothing applied. Rows of other objects follow latest-wins.
+ */
 export function mergeSql(table: TargetTable): string {
   const all = [...table.key, ...table.columns];
   return `INSERT INTO ${table.name} AS t (${all.join(', ')}, source_object, source_modified, source_line)
 SELECT DISTINCT ON (${sortKey(table)}) ${all.join(', ')}, $1::text, $2::timestamptz, line_number
 FROM ${STAGE_TABLE}
-WHERE ${table.when}
+WHERE ${LOADED_ROW} AND ${table.when}
 ORDER BY ${sortKey(table)}, line_number DESC
 ON CONFLICT ${table.conflict} DO UPDATE SET
   ${[...table.columns, 'source_object', 'source_modified', 'source_line'].map((column) => `${column} = excluded.${column}`).join(',\n  ')},
   loaded_at = now()
-WHERE (excluded.source_modified, excluded.source_object COLLATE "C") >= (t.source_modified, t.source_object COLLATE "C")`;
+WHERE t.source_object = excluded.source_object
+   OR (excluded.source_modified, excluded.source_object COLLATE "C") >= (t.source_modified, t.source_object COLLATE "C")`;
 }
 
 // Customers last: every export repeats most customers, so two objects merging at once always

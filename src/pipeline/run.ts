@@ -1,53 +1,55 @@
-// One run: migrate, take the run lock, list and plan, load each object in its own transaction,
-// account for everything in the summary.
+// One run, as named steps:
+//   open       the source, the run's connection, migrations, the run lock (or step aside)
+//   plan       close runs a dead process left 'running', list, plan, mark gone, the run row
+//   load       the planned objects, load_concurrency at a time, each on its own connection
+//   summarise  the status, failed_files_log.json, the summary file, the run row
+// Only a lost database, a lost lock or a signal stops a run early; each ends in one sentence
+// (summary.error) and a summary written wherever it can be.
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { SpanStatusCode, type Span } from '@opentelemetry/api';
 import type { Settings } from '../config/load.ts';
 import { migrate } from '../load/migrate.ts';
 import { RunLock } from '../load/lock.ts';
-import { markGone, readLedger } from '../load/ledger.ts';
+import { failedFiles, markGone, readLedger } from '../load/ledger.ts';
+import { abandonedRuns, closeAbandonedRun, finishRun, insertRun } from '../load/runs.ts';
+import { closeClient, connectDatabase } from '../load/database.ts';
 import { openSource } from '../sources/index.ts';
 import { SourceError, type Source, type SourceObject } from '../sources/source.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { failSpan, rememberRunTrace, tracer } from '../telemetry/spans.ts';
-import { connectDatabase } from '../load/database.ts';
+import { ParseThread } from '../read/parse-thread.ts';
 import { errorMessage, RunAbortedError } from './errors.ts';
 import { loadFile, type FileResult } from './file.ts';
-import { loadOrder, planRun } from './plan.ts';
-import { ParseThread } from '../read/parse-thread.ts';
-import { appendRunSummary, writeJsonAtomic } from './state-files.ts';
+import { loadOrder, planRun, type Plan } from './plan.ts';
+import { appendRunSummary, readRunSummary, writeJsonAtomic } from './state-files.ts';
+import { account, finish, newSummary, type RunSummary } from './summary.ts';
 
-export type RunStatus = 'ok' | 'failed' | 'locked' | 'aborted';
-
-export interface RunSummary {
-  run_id: string;
-  trace_id: string | null;
-  status: RunStatus;
-  started_at: string;
-  finished_at: string;
-  duration_seconds: number;
-  source: string;
-  files: { listed: number; planned: number; loaded: number; failed: number; unchanged: number; waiting: number; skipped: number; gone: number };
-  rows: { read: number; loaded: number; quarantined: number; repaired: number; values_recorded: number };
-  rows_per_second: number;
-  failed_files: Array<{ key: string; error_class: string; message: string }>;
-  skipped_objects: Array<{ key: string; reason: string }>;
-  loaded_files: Array<{ key: string; rows_read: number; rows_loaded: number; rows_quarantined: number; extra_columns: string[] }>;
-  error?: string;
-  summary_file?: string;
-}
+export type { RunStatus, RunSummary } from './summary.ts';
 
 export interface RunOptions {
   signal?: AbortSignal;
+}
+
+/** What the steps of a run share. */
+interface Run {
+  settings: Settings;
+  logger: Logger;
+  summary: RunSummary;
+  started: Date;
+  source: Source;
+  /** The run's own connection: migrations, ledger reads, the run row, cancelling loads. */
+  client: pg.Client;
+  /** Aborted by a signal or when the run lock is lost. */
+  signal: AbortSignal;
 }
 
 export async function runPipeline(settings: Settings, logger: Logger, options: RunOptions = {}): Promise<RunSummary> {
   return tracer.startActiveSpan('etl.run', async (span) => {
     rememberRunTrace(span);
     try {
-      const summary = await runInSpan(settings, logger, options, span);
+      const summary = await runSteps(settings, logger, options, span);
       span.setAttributes({
         'etl.run.id': summary.run_id,
         'etl.run.status': summary.status,
@@ -74,34 +76,19 @@ export async function runPipeline(settings: Settings, logger: Logger, options: R
   });
 }
 
-async function runInSpan(settings: Settings, logger: Logger, options: RunOptions, span: Span): Promise<RunSummary> {
+async function runSteps(settings: Settings, logger: Logger, options: RunOptions, span: Span): Promise<RunSummary> {
   const started = new Date();
-  const runId = randomUUID();
-  const traceId = span.spanContext().traceId;
-  const summary: RunSummary = {
-    run_id: runId,
-    trace_id: span.isRecording() ? traceId : null,
-    status: 'ok',
-    started_at: started.toISOString(),
-    finished_at: started.toISOString(),
-    duration_seconds: 0,
-    source: '',
-    files: { listed: 0, planned: 0, loaded: 0, failed: 0, unchanged: 0, waiting: 0, skipped: 0, gone: 0 },
-    rows: { read: 0, loaded: 0, quarantined: 0, repaired: 0, values_recorded: 0 },
-    rows_per_second: 0,
-    failed_files: [],
-    skipped_objects: [],
-    loaded_files: [],
-  };
+  const summary = newSummary(randomUUID(), span, started);
   const source = await openSource(settings);
   summary.source = source.description;
-  const client = await connectDatabase(settings.databaseUrl, 'etl-run');
+  let client: pg.Client | undefined;
   let lock: RunLock | undefined;
-  let progress: NodeJS.Timeout | undefined;
+  let runRowWritten = false;
   try {
+    client = await connectDatabase(settings.databaseUrl, 'etl-run', settings.database);
     const applied = await migrate(client);
     if (applied.length > 0) logger.info({ migrations: applied }, 'applied database migrations');
-    lock = await RunLock.tryAcquire(settings.databaseUrl);
+    lock = await RunLock.tryAcquire(settings.databaseUrl, undefined, settings.database);
     if (!lock) {
       logger.info('another run holds the run lock; this run exits without touching data');
       span.addEvent('run lock held by another run');
@@ -109,169 +96,202 @@ async function runInSpan(settings: Settings, logger: Logger, options: RunOptions
       summary.status = 'locked';
       return finish(summary, started);
     }
-    const lockLost = new AbortController();
-    lock.onLost((error) => {
-      logger.error({ err: errorMessage(error) }, 'lost the connection that holds the run lock; stopping the run');
-      lockLost.abort();
-    });
-    const signal = options.signal ? AbortSignal.any([options.signal, lockLost.signal]) : lockLost.signal;
-
-    const objects = await source.list();
-    summary.files.listed = objects.length;
-    const ledger = await readLedger(client);
-    const present = [...ledger.values()].filter((entry) => entry.status !== 'gone').length;
-    if (objects.length === 0 && present > 0) {
-      // Most likely a typo in the prefix or the wrong bucket: marking every object gone would make
-      // the next correct run load them all again. Nothing is changed; the run fails so it is seen.
-      throw new SourceError(
-        `${source.description} lists no objects, but the ledger has ${present} objects from earlier runs that are not marked gone; nothing was changed. ` +
-          'Check ETL_SOURCE (bucket and prefix). If the source was emptied on purpose, see "An empty source" in docs/s3.md',
-      );
-    }
-    const plan = planRun(objects, ledger);
-    const gone = await markGone(client, new Set(objects.map((object) => object.key)));
-    summary.files.gone = gone.length;
-    summary.files.planned = plan.load.length;
-    summary.files.unchanged = plan.unchanged.length;
-    summary.files.waiting = plan.waiting.length;
-    summary.files.skipped = plan.skipped.length;
-    summary.skipped_objects = plan.skipped;
-    await client.query(`INSERT INTO etl_runs (run_id, started_at, status, trace_id) VALUES ($1, $2, 'running', $3)`, [runId, started, summary.trace_id]);
-    logger.info(
-      { source: source.description, listed: objects.length, to_load: plan.load.length, unchanged: plan.unchanged.length, waiting: plan.waiting.length, skipped: plan.skipped.length, gone: gone.length },
-      'run planned',
-    );
-    for (const skipped of plan.skipped) logger.info({ object_key: skipped.key, reason: skipped.reason }, 'skipping object');
-    for (const waiting of plan.waiting) {
-      logger.info(
-        { object_key: waiting.object.key, error_class: waiting.errorClass, retry_after: waiting.until?.toISOString() ?? 'when the object changes' },
-        'failed earlier; not retried yet',
-      );
-    }
-
-    // Rows of the files in flight, per worker, for the progress line.
-    const inFlight = new Map<number, number>();
-    progress = setInterval(() => {
-      const seconds = (Date.now() - started.getTime()) / 1000;
-      const rows = summary.rows.read + [...inFlight.values()].reduce((a, b) => a + b, 0);
-      logger.info(
-        { files_done: summary.files.loaded + summary.files.failed, files_failed: summary.files.failed, files_total: plan.load.length, rows, rows_per_second: Math.round(rows / seconds) },
-        'progress',
-      );
-    }, settings.progressIntervalMs);
-    progress.unref();
-
-    // Objects load `load_concurrency` at a time, each on its own connection: while one object's
-    // merge keeps Postgres busy, the next is parsed. The result does not depend on the order
-    // (lineage decides), and merges insert in key order, so they wait for each other, never deadlock.
-    const workers = Math.max(1, Math.min(settings.loadConcurrency, plan.load.length));
-    const queue = loadOrder(plan.load, workers);
-    let stopped = false;
-    const worker = async (id: number, workerClient: pg.Client) => {
-      const parser = new ParseThread();
-      try {
-        await loadObjects(id, workerClient, parser);
-      } finally {
-        await parser.close();
-      }
-    };
-    const loadObjects = async (id: number, workerClient: pg.Client, parser: ParseThread) => {
-      while (!stopped && !signal.aborted) {
-        const object = queue.shift();
-        if (!object) return;
-        inFlight.set(id, 0);
-        let result: Awaited<ReturnType<typeof loadOne>>;
-        try {
-          result = await loadOne(object, { client: workerClient, source, parser, logger, runId, traceId, settings, signal, onRows: (rows) => inFlight.set(id, rows) });
-        } finally {
-          inFlight.delete(id);
-          // The file's transaction has ended, whatever its outcome: the source may drop its local copy.
-          await source.release?.(object).catch((error: unknown) => logger.warn({ object_key: object.key, err: errorMessage(error) }, 'could not remove the local copy'));
-        }
-        if (result === 'aborted') {
-          stopped = true;
-          return;
-        }
-        account(summary, result);
-        if (result.fatal) {
-          stopped = true;
-          summary.status = 'failed';
-          summary.error = `The database connection was lost while loading ${object.key}: ${result.errorMessage}`;
-          return;
-        }
-      }
-    };
-    const extraClients: pg.Client[] = [];
-    try {
-      for (let id = 1; id < workers; id++) extraClients.push(await connectDatabase(settings.databaseUrl, 'etl-run'));
-      await Promise.all([worker(0, client), ...extraClients.map((extra, index) => worker(index + 1, extra))]);
-    } finally {
-      await Promise.all(extraClients.map((extra) => extra.end().catch(() => {})));
-    }
-    if (signal.aborted) {
-      summary.status = 'aborted';
-      summary.error = lock.lost ? 'the connection holding the run lock was lost' : 'the run was stopped by a signal';
-    } else if (summary.status === 'ok' && summary.files.failed > 0) {
-      summary.status = 'failed';
-    }
-    await writeFailedFilesLog(client, settings.stateDir).catch((error) => logger.warn({ err: errorMessage(error) }, 'could not write failed_files_log.json'));
+    const run: Run = { settings, logger, summary, started, source, client, signal: stopSignal(options.signal, lock, settings, logger) };
+    const plan = await planObjects(run);
+    await insertRun(client, { runId: summary.run_id, startedAt: started, traceId: summary.trace_id });
+    runRowWritten = true;
+    await loadObjects(run, plan);
+    await summarise(run, lock);
     return finish(summary, started);
   } catch (error) {
     // E.g. the source cannot be listed: the summary says the run failed, and why, in one sentence.
-    summary.status = 'failed';
+    summary.status = error instanceof RunAbortedError ? 'aborted' : 'failed';
     summary.error = errorMessage(error);
     finish(summary, started);
     throw error;
   } finally {
-    if (progress) clearInterval(progress);
     if (summary.status !== 'locked') {
-      summary.summary_file = await appendRunSummary(settings.stateDir, summary).catch((error) => {
+      summary.summary_file = await appendRunSummary(settings.stateDir, summary).catch((error: unknown) => {
         logger.warn({ err: errorMessage(error) }, 'could not write the run summary file');
         return undefined;
       });
-      await client
-        .query(`UPDATE etl_runs SET finished_at = $2, status = $3, summary = $4 WHERE run_id = $1`, [runId, summary.finished_at, summary.status, summary])
-        .catch(() => {});
+      if (runRowWritten) await writeRunRow(client!, settings, summary, logger);
     }
     if (lock) {
       const released = await lock.release().catch(() => false);
       if (!released && !lock.lost) logger.warn('the run lock was not held at release');
     }
-    await client.end().catch(() => {});
+    await closeClient(client);
     await source.close?.();
   }
 }
 
-interface LoadOneContext {
-  client: pg.Client;
-  source: Source;
-  logger: Logger;
-  runId: string;
-  traceId: string;
-  settings: Settings;
-  signal: AbortSignal;
-  onRows: (rows: number) => void;
-  parser: ParseThread;
+/** Aborted on the caller's signal and when the run lock is lost (its connection died or stalled). */
+function stopSignal(signal: AbortSignal | undefined, lock: RunLock, settings: Settings, logger: Logger): AbortSignal {
+  const lockLost = new AbortController();
+  lock.onLost((error) => {
+    logger.error({ err: errorMessage(error) }, 'lost the connection that holds the run lock; stopping the run');
+    lockLost.abort();
+  });
+  lock.watch(settings.database.healthCheckMs);
+  return signal ? AbortSignal.any([signal, lockLost.signal]) : lockLost.signal;
 }
 
-async function loadOne(object: SourceObject, context: LoadOneContext): Promise<FileResult | 'aborted'> {
+/** Plan: close what dead runs left open, list the source, compare with the ledger, mark gone objects. */
+async function planObjects(run: Run): Promise<Plan> {
+  const { client, source, summary, logger } = run;
+  await closeAbandonedRuns(run);
+  const objects = await source.list(run.signal).catch((error: unknown) => {
+    if (run.signal.aborted) throw new RunAbortedError('the run was stopped while listing the source');
+    throw error;
+  });
+  summary.files.listed = objects.length;
+  const ledger = await readLedger(client);
+  const present = [...ledger.values()].filter((entry) => entry.status !== 'gone').length;
+  if (objects.length === 0 && present > 0) {
+    // Most likely a typo in the prefix or the wrong bucket: marking every object gone would make
+    // the next correct run load them all again. Nothing is changed; the run fails so it is seen.
+    throw new SourceError(
+      `${source.description} lists no objects, but the ledger has ${present} objects from earlier runs that are not marked gone; nothing was changed. ` +
+        'Check ETL_SOURCE (bucket and prefix). If the source was emptied on purpose, see "An empty source" in docs/s3.md',
+    );
+  }
+  const plan = planRun(objects, ledger);
+  const gone = await markGone(client, new Set(objects.map((object) => object.key)));
+  summary.files.gone = gone.length;
+  summary.files.planned = plan.load.length;
+  summary.files.unchanged = plan.unchanged.length;
+  summary.files.waiting = plan.waiting.length;
+  summary.files.skipped = plan.skipped.length;
+  summary.skipped_objects = plan.skipped;
+  logger.info(
+    { source: source.description, listed: objects.length, to_load: plan.load.length, unchanged: plan.unchanged.length, waiting: plan.waiting.length, skipped: plan.skipped.length, gone: gone.length },
+    'run planned',
+  );
+  for (const skipped of plan.skipped) logger.info({ object_key: skipped.key, reason: skipped.reason }, 'skipping object');
+  for (const waiting of plan.waiting) {
+    logger.info(
+      { object_key: waiting.object.key, error_class: waiting.errorClass, retry_after: waiting.until?.toISOString() ?? 'when the object changes' },
+      'failed earlier; not retried yet',
+    );
+  }
+  return plan;
+}
+
+/** Runs left 'running' by a process that died are closed, with the summary they wrote if any. */
+async function closeAbandonedRuns(run: Run): Promise<void> {
+  for (const abandoned of await abandonedRuns(run.client)) {
+    const written = await readRunSummary(run.settings.stateDir, abandoned.run_id, abandoned.started_at);
+    await closeAbandonedRun(run.client, abandoned.run_id, written);
+    run.logger.warn({ run_id: abandoned.run_id, status: written?.status ?? 'aborted' }, 'closed a run that an earlier process left running');
+  }
+}
+
+/** Load: the planned objects, `load_concurrency` at a time, each on its own connection and parse thread. */
+async function loadObjects(run: Run, plan: Plan): Promise<void> {
+  const { settings, logger, summary, signal } = run;
+  // Objects load `load_concurrency` at a time: while one object's merge keeps Postgres busy, the
+  // next is parsed. The result does not depend on the order (lineage decides), and merges insert
+  // in key order, so they wait for each other, never deadlock.
+  const workers = Math.max(1, Math.min(settings.loadConcurrency, plan.load.length));
+  const queue = loadOrder(plan.load, workers);
+  const inFlight = new Map<number, number>(); // rows read so far by each load, for progress
+  const busy = new Set<pg.Client>(); // connections in a load, to cancel on a stop
+  let stopped = false;
+  const progress = setInterval(() => {
+    const seconds = (Date.now() - run.started.getTime()) / 1000;
+    const rows = summary.rows.read + [...inFlight.values()].reduce((a, b) => a + b, 0);
+    logger.info(
+      { files_done: summary.files.loaded + summary.files.failed, files_failed: summary.files.failed, files_total: plan.load.length, rows, rows_per_second: Math.round(rows / seconds) },
+      'progress',
+    );
+  }, settings.progressIntervalMs);
+  progress.unref();
+  // A stop (signal, lost lock) cancels the statements in flight (a merge can take minutes), so the
+  // run ends within the pod's grace period; their transactions roll back.
+  const cancelInFlight = () => {
+    for (const client of busy) void cancelStatement(run.client, client);
+  };
+  signal.addEventListener('abort', cancelInFlight, { once: true });
+
+  const stop = (error: string) => {
+    stopped = true;
+    if (summary.status === 'ok') {
+      summary.status = 'failed';
+      summary.error = error;
+    }
+  };
+  const worker = async (id: number) => {
+    const parser = new ParseThread();
+    let client: pg.Client | undefined;
+    try {
+      client = await connectDatabase(settings.databaseUrl, 'etl-load', settings.database);
+      while (!stopped && !signal.aborted) {
+        const object = queue.shift();
+        if (!object) return;
+        inFlight.set(id, 0);
+        busy.add(client);
+        let result: FileResult | 'aborted';
+        try {
+          result = await loadOne(run, object, client, parser, (rows) => inFlight.set(id, rows));
+        } finally {
+          busy.delete(client);
+          inFlight.delete(id);
+        }
+        if (result === 'aborted') return;
+        account(summary, result);
+        if (result.fatal) stop(`The database connection was lost while loading ${object.key}: ${result.errorMessage}`);
+      }
+    } catch (error) {
+      stop(errorMessage(error));
+    } finally {
+      await parser.close();
+      await closeClient(client);
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: workers }, (_, id) => worker(id)));
+  } finally {
+    clearInterval(progress);
+    signal.removeEventListener('abort', cancelInFlight);
+  }
+}
+
+/** Asks Postgres to cancel what a load's connection is running; a dead run connection closes it instead. */
+async function cancelStatement(runClient: pg.Client, client: pg.Client): Promise<void> {
+  const pid = (client as unknown as { processID: number | null }).processID;
+  try {
+    if (pid === null) throw new Error('no backend');
+    await runClient.query('SELECT pg_cancel_backend($1)', [pid]);
+  } catch {
+    await closeClient(client);
+  }
+}
+
+/** One object in its etl.file span, with its log line. */
+async function loadOne(run: Run, object: SourceObject, client: pg.Client, parser: ParseThread, onRows: (rows: number) => void): Promise<FileResult | 'aborted'> {
+  const { settings, logger } = run;
   return tracer.startActiveSpan('etl.file', async (span) => {
     span.setAttributes({ 'etl.object.key': object.key, 'etl.object.size': object.size, 'etl.object.version': object.version });
-    const { logger } = context;
     try {
       const result = await loadFile(object, {
-        client: context.client,
-        source: context.source,
-        parser: context.parser,
+        client,
+        source: run.source,
+        parser,
         logger,
-        runId: context.runId,
-        traceId: context.traceId,
-        rejectThreshold: context.settings.rejectThreshold,
-        rejectThresholdMinRows: context.settings.rejectThresholdMinRows,
-        read: { sourceOmitsFinalNewline: context.settings.sourceOmitsFinalNewline },
-        retry: { baseSeconds: context.settings.retryBaseSeconds, maxSeconds: context.settings.retryMaxSeconds },
-        signal: context.signal,
-        onRows: context.onRows,
+        runId: run.summary.run_id,
+        traceId: run.summary.trace_id ?? undefined,
+        limits: {
+          rejectThreshold: settings.rejectThreshold,
+          rejectThresholdMinRows: settings.rejectThresholdMinRows,
+          maxRejectsPerObject: settings.limits.maxRejectsPerObject,
+          maxRecordBytes: settings.limits.maxRecordBytes,
+          maxGzipRatio: settings.limits.maxGzipRatio,
+          sourceOmitsFinalNewline: settings.sourceOmitsFinalNewline,
+        },
+        retry: { baseSeconds: settings.retryBaseSeconds, maxSeconds: settings.retryMaxSeconds },
+        signal: run.signal,
+        onRows,
       });
       span.setAttributes({
         'etl.rows.read': result.rowsRead,
@@ -317,40 +337,42 @@ async function loadOne(object: SourceObject, context: LoadOneContext): Promise<F
   });
 }
 
-function account(summary: RunSummary, result: FileResult): void {
-  summary.rows.read += result.rowsRead;
-  summary.rows.loaded += result.rowsLoaded;
-  summary.rows.quarantined += result.rowsQuarantined;
-  summary.rows.repaired += result.rowsRepaired;
-  summary.rows.values_recorded += result.valuesRecorded;
-  if (result.status === 'loaded') {
-    summary.files.loaded++;
-    summary.loaded_files.push({
-      key: result.key,
-      rows_read: result.rowsRead,
-      rows_loaded: result.rowsLoaded,
-      rows_quarantined: result.rowsQuarantined,
-      extra_columns: result.extraColumns,
-    });
-  } else {
-    summary.files.failed++;
-    summary.failed_files.push({ key: result.key, error_class: result.errorClass ?? 'OTHER_ERROR', message: result.errorMessage ?? '' });
+/** Summarise: how the run ended, and the failed-files log. */
+async function summarise(run: Run, lock: RunLock): Promise<void> {
+  const { summary } = run;
+  if (run.signal.aborted) {
+    summary.status = 'aborted';
+    summary.error = lock.lost ? 'the connection holding the run lock was lost' : 'the run was stopped by a signal';
+  } else if (summary.status === 'ok' && summary.files.failed > 0) {
+    summary.status = 'failed';
+  }
+  try {
+    await writeJsonAtomic(path.join(run.settings.stateDir, 'failed_files_log.json'), { updated_at: new Date().toISOString(), failed_files: await failedFiles(run.client) });
+  } catch (error) {
+    run.logger.warn({ err: errorMessage(error) }, 'could not write failed_files_log.json');
   }
 }
 
-function finish(summary: RunSummary, started: Date): RunSummary {
-  const finished = new Date();
-  summary.finished_at = finished.toISOString();
-  summary.duration_seconds = Math.round((finished.getTime() - started.getTime()) / 10) / 100;
-  summary.rows_per_second = summary.duration_seconds > 0 ? Math.round(summary.rows.read / summary.duration_seconds) : 0;
-  return summary;
-}
-
-/** failed_files_log.json: every object whose latest attempt failed, with reason and attempts. */
-async function writeFailedFilesLog(client: pg.Client, stateDir: string): Promise<void> {
-  const { rows } = await client.query(
-    `SELECT object_key, version, error_class, error_message AS reason, attempts, first_seen_at, updated_at AS last_failed_at, next_attempt_at
-     FROM etl_files WHERE status = 'failed' ORDER BY object_key`,
-  );
-  await writeJsonAtomic(path.join(stateDir, 'failed_files_log.json'), { updated_at: new Date().toISOString(), failed_files: rows });
+/**
+ * The run row gets its summary: on the run's connection, or on a new one when that died (the
+ * database restarted). When the database cannot be reached, the next run closes the row from the
+ * summary file.
+ */
+async function writeRunRow(client: pg.Client, settings: Settings, summary: RunSummary, logger: Logger): Promise<void> {
+  const write = (target: pg.Client) => finishRun(target, summary.run_id, summary.finished_at, summary.status, summary);
+  try {
+    await write(client);
+    return;
+  } catch {
+    // the run's connection is gone: try a new one
+  }
+  let fresh: pg.Client | undefined;
+  try {
+    fresh = await connectDatabase(settings.databaseUrl, 'etl-run', settings.database);
+    await write(fresh);
+  } catch (error) {
+    logger.warn({ err: errorMessage(error) }, 'could not write the run row to etl_runs; the next run closes it from the summary file');
+  } finally {
+    await closeClient(fresh);
+  }
 }

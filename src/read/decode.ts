@@ -1,8 +1,8 @@
-// Bytes of an export object -> UTF-8 bytes for the CSV reader (spec, "Objects"):
-// gzip is recognised by its magic bytes, a file that is not valid UTF-8 is Windows-1252, and a
-// UTF-8 byte-order mark is dropped.
+// Bytes of an export object -> UTF-8 bytes for the CSV reader (spec, "Objects"): gzip is
+// recognised by its magic bytes (and bounded: a gzip bomb fails the object), the encoding is
+// decided over the whole object (valid UTF-8; Windows-1252; or UTF-8 damaged by a few stray
+// bytes), and a UTF-8 byte-order mark is dropped.
 import { isAscii, isUtf8 } from 'node:buffer';
-import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 
 export type Encoding = 'utf-8' | 'windows-1252';
@@ -10,11 +10,24 @@ export type Encoding = 'utf-8' | 'windows-1252';
 const GZIP_MAGIC = [0x1f, 0x8b];
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
+/** The gzip stream inflates beyond its bound (a gzip bomb, or far more than exports compress). */
+export class InflateLimitError extends Error {
+  override name = 'InflateLimitError';
+  readonly code = 'INFLATE_LIMIT';
+}
+
+export interface InflateOptions {
+  /** Called once when a gzip stream cut short has given all it holds (defect 4). */
+  onTruncated?: () => void;
+  /** Inflating more than this many bytes fails with InflateLimitError. */
+  maxInflatedBytes?: number;
+}
+
 /**
  * The object's content with gzip undone. A gzip stream cut short (defect 4) gives what it holds,
  * and `onTruncated` is called once that is all.
  */
-export async function* inflated(stream: Readable, onTruncated?: () => void): AsyncGenerator<Buffer> {
+export async function* inflated(stream: AsyncIterable<Buffer>, options: InflateOptions = {}): AsyncGenerator<Buffer> {
   const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   let first = await iterator.next();
   while (!first.done && first.value.length === 0) first = await iterator.next();
@@ -46,11 +59,22 @@ export async function* inflated(stream: Readable, onTruncated?: () => void): Asy
         gunzip.destroy(error as Error);
       }
     })();
+    const limit = options.maxInflatedBytes ?? Infinity;
+    let total = 0;
     try {
-      for await (const chunk of gunzip) yield chunk as Buffer;
+      for await (const chunk of gunzip) {
+        total += (chunk as Buffer).length;
+        if (total > limit) {
+          throw new InflateLimitError(`the gzip stream inflates to more than ${limit} bytes (max_gzip_ratio times its size); a gzip bomb, or raise max_gzip_ratio`);
+        }
+        yield chunk as Buffer;
+      }
     } catch (error) {
-      if ((error as { code?: string }).code !== 'Z_BUF_ERROR') throw error; // zlib: "unexpected end of file"
-      onTruncated?.();
+      if ((error as { code?: string }).code !== 'Z_BUF_ERROR') {
+        gunzip.destroy();
+        throw error;
+      }
+      options.onTruncated?.(); // zlib: "unexpected end of file"
     }
     await feed;
   } else {
@@ -58,20 +82,95 @@ export async function* inflated(stream: Readable, onTruncated?: () => void): Asy
   }
 }
 
-/** Reads the whole content once and tells whether it is valid UTF-8. */
-export async function detectEncoding(content: AsyncIterable<Buffer>): Promise<Encoding> {
+/** What the first pass over an object learns: its encoding, and what the reading must watch for. */
+export interface ContentProfile {
+  encoding: Encoding;
+  /** Mostly valid UTF-8 with a few invalid byte sequences: rows holding one are quarantined. */
+  damaged: boolean;
+  /** A NUL byte somewhere (Postgres text cannot hold one): rows holding one are quarantined. */
+  hasNul: boolean;
+}
+
+/**
+ * Reads the whole content once (spec, "Objects"): valid UTF-8 is UTF-8; content whose invalid
+ * bytes are at least as many as its valid multi-byte sequences is Windows-1252; content with fewer
+ * invalid bytes is a damaged UTF-8 export, read as UTF-8 with its damaged rows quarantined.
+ */
+export async function profileContent(content: AsyncIterable<Buffer>): Promise<ContentProfile> {
+  const census = new Utf8Census();
+  let hasNul = false;
   let carry: Buffer = Buffer.alloc(0);
-  let multiByte = false; // a multi-byte character was seen
   for await (const chunk of content) {
     const data = carry.length ? Buffer.concat([carry, chunk]) : chunk;
     const cut = completeUtf8Length(data);
-    if (!isUtf8(data.subarray(0, cut))) return 'windows-1252';
-    multiByte ||= !isAscii(data.subarray(0, cut));
+    census.scan(data.subarray(0, cut));
+    hasNul ||= data.indexOf(0) !== -1;
     carry = Buffer.from(data.subarray(cut));
   }
-  // An object cut inside its last character (defect 4) is still the UTF-8 it was before the cut.
-  const cutCharacter = multiByte && carry.length > 0 && carry[0]! >= 0xc2 && carry[0]! <= 0xf4;
-  return carry.length === 0 || isUtf8(carry) || cutCharacter ? 'utf-8' : 'windows-1252';
+  // An object cut inside its last character (defect 4) is still the UTF-8 it was before the cut:
+  // in UTF-8 text, a valid beginning of a sequence at the very end is not counted as invalid.
+  if (carry.length > 0 && !(census.multiByte > 0 && isTruncatedSequence(carry))) census.scan(carry);
+  const { invalid, multiByte } = census;
+  if (invalid === 0) return { encoding: 'utf-8', damaged: false, hasNul };
+  if (invalid >= multiByte) return { encoding: 'windows-1252', damaged: false, hasNul };
+  return { encoding: 'utf-8', damaged: true, hasNul };
+}
+
+/** Counts valid multi-byte UTF-8 sequences and bytes that belong to no valid sequence. */
+class Utf8Census {
+  invalid = 0;
+  multiByte = 0;
+
+  scan(data: Buffer): void {
+    if (isAscii(data)) return;
+    if (isUtf8(data)) {
+      // Valid: every byte from 0xC0 up starts a multi-byte sequence.
+      for (let i = 0; i < data.length; i++) if (data[i]! >= 0xc0) this.multiByte++;
+      return;
+    }
+    for (let i = 0; i < data.length; ) {
+      const length = sequenceLength(data, i);
+      if (length > 1) this.multiByte++;
+      else if (length === 0) this.invalid++;
+      i += Math.max(1, length);
+    }
+  }
+}
+
+/** Length of the valid UTF-8 sequence at `at` (1 for ASCII), or 0 when the byte starts none. */
+function sequenceLength(data: Buffer, at: number): number {
+  const lead = data[at]!;
+  if (lead < 0x80) return 1;
+  let need: number;
+  let low = 0x80;
+  let high = 0xbf;
+  if (lead >= 0xc2 && lead <= 0xdf) need = 1;
+  else if (lead >= 0xe0 && lead <= 0xef) {
+    need = 2;
+    if (lead === 0xe0) low = 0xa0;
+    if (lead === 0xed) high = 0x9f;
+  } else if (lead >= 0xf0 && lead <= 0xf4) {
+    need = 3;
+    if (lead === 0xf0) low = 0x90;
+    if (lead === 0xf4) high = 0x8f;
+  } else return 0;
+  if (at + need >= data.length) return 0; // cut off by the end of the data
+  for (let k = 1; k <= need; k++) {
+    const byte = data[at + k]!;
+    const min = k === 1 ? low : 0x80;
+    const max = k === 1 ? high : 0xbf;
+    if (byte < min || byte > max) return 0;
+  }
+  return need + 1;
+}
+
+/** Whether `tail` is the valid beginning of one multi-byte sequence, cut before its end. */
+function isTruncatedSequence(tail: Buffer): boolean {
+  const lead = tail[0]!;
+  const need = lead >= 0xc2 && lead <= 0xdf ? 1 : lead >= 0xe0 && lead <= 0xef ? 2 : lead >= 0xf0 && lead <= 0xf4 ? 3 : 0;
+  if (need === 0 || tail.length > need) return false;
+  for (let k = 1; k < tail.length; k++) if ((tail[k]! & 0xc0) !== 0x80) return false;
+  return true;
 }
 
 /** Length of the prefix that ends on a character boundary (a sequence may straddle chunks). */
@@ -84,6 +183,19 @@ function completeUtf8Length(data: Buffer): number {
     return needed > back ? n - back : n;
   }
   return n;
+}
+
+const CP1252_DECODER = new TextDecoder('windows-1252');
+/** Each character Windows-1252 decodes to, mapped back to its byte. */
+const CP1252_BYTES = new Map<number, number>(
+  Array.from({ length: 256 }, (_, byte) => [CP1252_DECODER.decode(Uint8Array.of(byte)).charCodeAt(0), byte] as [number, number]),
+);
+
+/** Text decoded from Windows-1252, back to its bytes (for the raw bytes of a quarantined row). */
+export function encodeCp1252(text: string): Buffer {
+  const bytes = Buffer.allocUnsafe(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = CP1252_BYTES.get(text.charCodeAt(i)) ?? 0x3f;
+  return bytes;
 }
 
 /** UTF-8 bytes of the content, BOM dropped, Windows-1252 transcoded. */

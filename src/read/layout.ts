@@ -1,6 +1,7 @@
 // The header of one object mapped onto the export columns (spec, "Columns"): aliases, case,
 // spaces and order are free; unknown columns are ignored and named; SR Number is required.
 import { EXPORT_COLUMNS, columnForHeader, type Kind } from '../model/export.ts';
+import { storableText } from '../safe-text.ts';
 
 export interface Layout {
   /** Number of fields in the header line (a trailing comma counts as one more, empty-named). */
@@ -29,8 +30,9 @@ export function layoutFromHeader(header: readonly string[]): Layout {
     const column = columnForHeader(name);
     const index = column ? EXPORT_COLUMNS.indexOf(column) : -1;
     if (index === -1 || positions[index] !== -1) {
-      // Unknown, or a second header for a column already mapped: ignored, and said.
-      extras.push(name.trim());
+      // Unknown, or a second header for a column already mapped: ignored, and said (stored in
+      // the ledger, so a NUL in the name is made storable).
+      extras.push(storableText(name.trim()));
       return;
     }
     positions[index] = position;

@@ -1,59 +1,50 @@
 // Reading an object on a worker thread. csv-parse and the reading rules are most of the pipeline's
 // own CPU time; on the main thread they ran one object at a time, so with two objects in flight
-// the second waited for the first's parsing even with a core free. Each load worker of a run has
-// its own ParseThread (parse-worker.ts), which reads one object at a time.
+// the second waited for the first's parsing even with a core free. Each load of a run has its own
+// ParseThread (parse-worker.ts), which reads one object at a time.
 //
-// The main thread keeps the source: the worker asks for the object's bytes one chunk at a time
-// (`open`, `pull`) and answers with the header, then batches of rows already encoded as COPY text
-// together with that batch's counts, rejects and value issues. One batch is in flight at a time:
-// the next is sent when the caller has taken the previous one (`ack`), so memory stays flat.
+// The object is a local file (the folder's own, or the S3 spool): the worker reads it by path and
+// sends its results one way, as staging records already encoded for COPY (rows, quarantined rows
+// and value issues: load/staging.ts) with the counts of each batch. At most BATCHES_IN_FLIGHT
+// batches wait for the caller at a time (the caller acknowledges each), so memory stays flat.
 import { Worker } from 'node:worker_threads';
-import type { Readable } from 'node:stream';
 import type { Encoding } from './decode.ts';
 import type { ReadExportOptions } from './export-reader.ts';
-import { MissingRequiredColumnsError } from './layout.ts';
-import type { RejectReason } from './rows.ts';
 
-export type ToWorker =
-  | { type: 'start'; batchBytes: number; options: ReadExportOptions }
-  | { type: 'chunk'; stream: number; data: ArrayBuffer }
-  | { type: 'eof'; stream: number }
-  | { type: 'input-error'; stream: number; message: string }
-  | { type: 'ack' };
-
-/** What a batch accounts for besides its COPY text: rows read into it, rejects and value issues found. */
-export interface BatchCounts {
-  rows: number;
-  repaired: number;
-  issues: Array<{ line: number; column: string; raw: string }>;
-  rejects: Array<{ line: number; raw: string; reason: RejectReason; detail: string }>;
+export interface ReadRequest {
+  /** The object as a local file. */
+  path: string;
+  /** Target size of one batch of COPY text. */
+  batchBytes: number;
+  /** More quarantined rows than this fail the object (RejectLimitError in the worker). */
+  maxRejects: number;
+  /** Reading options; `exclude` as [ordinal, message] pairs (a Map does not cross threads as such). */
+  options: Omit<ReadExportOptions, 'exclude'> & { exclude?: Array<[number, string]> };
 }
 
-export interface BatchMessage extends BatchCounts {
-  type: 'batch';
-  /** COPY text of `rows` rows. */
-  bytes: ArrayBuffer;
+export type ToWorker = ({ type: 'read' } & ReadRequest) | { type: 'ack' };
+
+/** What a batch accounts for besides its COPY text. */
+export interface BatchCounts {
+  /** Rows loaded (staged as rows). */
+  rows: number;
+  /** Rows quarantined (staged as rejects). */
+  rejects: number;
+  /** Rows repaired (defect 1), among `rows`. */
+  repaired: number;
+  /** Values stored as NULL and recorded, in `rows`. */
+  issues: number;
 }
 
 export type FromWorker =
-  | { type: 'open'; stream: number }
-  | { type: 'pull'; stream: number }
   | { type: 'header'; encoding: Encoding; extras: string[] }
-  | BatchMessage
+  | ({ type: 'batch'; bytes: ArrayBuffer } & BatchCounts)
   | { type: 'done' }
-  | {
-      type: 'failed';
-      name: string;
-      message: string;
-      code?: string;
-      inputError: boolean;
-      /** Rows, rejects and issues read since the last batch (not copied). */
-      unsent: BatchCounts;
-    };
+  | { type: 'failed'; name: string; message: string; code?: string };
 
-export type ParseEvent =
-  | { type: 'header'; encoding: Encoding; extras: string[] }
-  | ({ type: 'batch'; bytes: Buffer } & BatchCounts);
+export type ParseEvent = { type: 'header'; encoding: Encoding; extras: string[] } | ({ type: 'batch'; bytes: Buffer } & BatchCounts);
+
+export const BATCHES_IN_FLIGHT = 2;
 
 // The worker runs the same kind of file as this one: .ts from the sources (Node strips the types),
 // .js from dist/.
@@ -63,99 +54,32 @@ export class ParseThread {
   private worker: Worker | undefined;
 
   /**
-   * Reads one object. `open` is called for each pass over the object (two: encoding detection,
-   * then parsing). A source error from `open` or its stream is thrown as it is; an error of the
-   * reading itself (MissingRequiredColumnsError, a gzip error) is thrown with its class or code.
+   * Reads one object. A reading error (MissingRequiredColumnsError, RecordTooLargeError, a gzip
+   * error, the file's own) is thrown with its name and code after the batches read before it.
    * Stopping early (an exception in the caller's loop) ends the worker; the next read starts a new one.
    */
-  async *read(open: () => Promise<Readable>, batchBytes: number, options: ReadExportOptions = {}): AsyncGenerator<ParseEvent> {
+  async *read(request: ReadRequest): AsyncGenerator<ParseEvent> {
     const worker = (this.worker ??= this.spawn());
-    const events: Array<ParseEvent | { type: 'done' } | { type: 'failed'; error: unknown }> = [];
+    const events: Array<ParseEvent | { type: 'done' } | { type: 'failed'; error: Error }> = [];
     let wake: (() => void) | undefined;
     const push = (event: (typeof events)[number]) => {
       events.push(event);
       wake?.();
     };
-    // The streams the worker opened; a new open ends the one before (encoding detection may stop early).
-    let current: { stream: number; iterator: AsyncIterator<Buffer> } | undefined;
-    let sourceError: unknown;
-    const endCurrent = () => {
-      void current?.iterator.return?.().catch(() => {});
-      current = undefined;
-    };
-    const serve = async (message: FromWorker) => {
-      if (message.type === 'open') {
-        endCurrent();
-        try {
-          const stream = await open();
-          current = { stream: message.stream, iterator: stream[Symbol.asyncIterator]() as AsyncIterator<Buffer> };
-        } catch (error) {
-          sourceError = error;
-          worker.postMessage({ type: 'input-error', stream: message.stream, message: String(error) } satisfies ToWorker);
-        }
-        return;
-      }
-      if (message.type === 'pull') {
-        if (!current || current.stream !== message.stream) return; // the open failed; the worker was told
-        try {
-          const step = await current.iterator.next();
-          if (step.done) worker.postMessage({ type: 'eof', stream: message.stream } satisfies ToWorker);
-          else {
-            const chunk = step.value;
-            // Copied, not moved: the stream's owner may still hold the chunk's memory (a source that
-            // serves the object from memory would see it emptied for the second pass).
-            const data = chunk.buffer.slice(chunk.byteOffset, chunk.byteOffset + chunk.length) as ArrayBuffer;
-            worker.postMessage({ type: 'chunk', stream: message.stream, data } satisfies ToWorker, [data]);
-          }
-        } catch (error) {
-          sourceError = error;
-          worker.postMessage({ type: 'input-error', stream: message.stream, message: String(error) } satisfies ToWorker);
-        }
-      }
-    };
-    // The worker died, or was left waiting mid-object: it is replaced after this read.
-    let broken = false;
-    // Opens and pulls are answered in order, one after another (a pull must not overtake its open).
-    let serving = Promise.resolve();
     const onMessage = (message: FromWorker) => {
-      switch (message.type) {
-        case 'open':
-        case 'pull':
-          serving = serving
-            .then(() => serve(message))
-            .catch((error: unknown) => {
-              broken = true; // the worker may still wait for an answer
-              push({ type: 'failed', error });
-            });
-          break;
-        case 'batch':
-          push({ ...message, bytes: Buffer.from(message.bytes) });
-          break;
-        case 'header':
-        case 'done':
-          push(message);
-          break;
-        case 'failed':
-          // The rows read before the failure are counted, and its rejects kept, as for any batch.
-          if (message.unsent.rows > 0 || message.unsent.rejects.length > 0) push({ type: 'batch', bytes: Buffer.alloc(0), ...message.unsent });
-          push({ type: 'failed', error: message.inputError && sourceError !== undefined ? sourceError : revive(message) });
-          break;
-      }
+      if (message.type === 'batch') push({ ...message, bytes: Buffer.from(message.bytes) });
+      else if (message.type === 'failed') push({ type: 'failed', error: revive(message) });
+      else push(message);
     };
-    const onError = (error: Error) => {
-      broken = true;
-      push({ type: 'failed', error });
-    };
-    const onExit = (code: number) => {
-      broken = true;
-      push({ type: 'failed', error: new Error(`the parse worker thread exited (code ${code})`) });
-    };
+    const onError = (error: Error) => push({ type: 'failed', error });
+    const onExit = (code: number) => push({ type: 'failed', error: new Error(`the parse worker thread exited (code ${code})`) });
     worker.on('message', onMessage);
     worker.on('error', onError);
     worker.on('exit', onExit);
-    let finished = false;
+    // The worker is left between objects, ready for the next, only when it said it was done.
+    let between = false;
     try {
-      worker.postMessage({ type: 'start', batchBytes, options } satisfies ToWorker);
+      worker.postMessage({ type: 'read', ...request } satisfies ToWorker);
       for (;;) {
         const event = events.shift();
         if (!event) {
@@ -163,23 +87,22 @@ export class ParseThread {
           wake = undefined;
           continue;
         }
-        if (event.type === 'done') break;
+        if (event.type === 'done') {
+          between = true;
+          return;
+        }
         if (event.type === 'failed') {
-          // A failure the worker reported leaves it between objects, ready for the next one.
-          finished = !broken;
+          between = !/parse worker thread exited/.test(event.error.message);
           throw event.error;
         }
         yield event;
         if (event.type === 'batch') worker.postMessage({ type: 'ack' } satisfies ToWorker);
       }
-      finished = true;
     } finally {
       worker.off('message', onMessage);
       worker.off('error', onError);
       worker.off('exit', onExit);
-      endCurrent();
-      // A read that the caller stopped leaves the worker mid-object, and a dead one is no use: replace it.
-      if (!finished) await this.close();
+      if (!between) await this.close();
     }
   }
 
@@ -199,9 +122,8 @@ export class ParseThread {
   }
 }
 
-/** The worker's error with the class or code the pipeline classifies it by (errors.ts). */
+/** The worker's error with the name and code the pipeline classifies it by (pipeline/errors.ts). */
 function revive(failure: { name: string; message: string; code?: string }): Error {
-  if (failure.name === 'MissingRequiredColumnsError') return new MissingRequiredColumnsError(failure.message);
   const error = new Error(failure.message);
   error.name = failure.name;
   if (failure.code !== undefined) Object.assign(error, { code: failure.code });

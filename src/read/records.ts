@@ -27,7 +27,15 @@ export interface CsvFault {
   readonly reason: 'UNTERMINATED_QUOTE' | 'TRUNCATED_ROW' | 'RECORD_TOO_LARGE' | 'MALFORMED_CSV';
   readonly line: number;
   readonly raw: string;
+  /** The same stretch as bytes, exactly as read (without its line break). */
+  readonly rawBytes: Buffer;
   readonly message: string;
+}
+
+/** One physical line is longer than the record bound: the object cannot be read (it fails). */
+export class RecordTooLargeError extends Error {
+  override name = 'RecordTooLargeError';
+  readonly code = 'RECORD_TOO_LARGE';
 }
 
 const PARSER_OPTIONS: Options = {
@@ -77,17 +85,26 @@ export class CsvRecordReader {
    * The caller found the last yielded multi-line record unloadable: returns its first line (to
    * quarantine) and makes parsing resume at its second line.
    */
-  splitFirstLine(record: CsvRecord): { line: number; raw: string } {
+  splitFirstLine(record: CsvRecord): { line: number; raw: string; rawBytes: Buffer } {
     if (record !== this.lastYielded) throw new Error('splitFirstLine: only the last yielded record can be split');
     const firstLineEnd = this.indexOfNewline(record.start, record.end);
     const next = firstLineEnd === -1 ? record.end : firstLineEnd + 1;
     this.restartAt = next;
-    return { line: record.line, raw: this.text(record.start, next) };
+    return { line: record.line, raw: this.text(record.start, next), rawBytes: this.bytes(record.start, next) };
   }
 
-  /** Text of a stretch of the input still held (the last yielded record's raw text, say). */
+  /** Text of a stretch of the input still held (the last yielded record's raw text, say), without its line break. */
   text(from: number, to: number): string {
     return this.slice(from, to).toString('utf8').replace(/\r?\n$/, '');
+  }
+
+  /** The same stretch as bytes (a copy), without its line break. */
+  bytes(from: number, to: number): Buffer {
+    const slice = this.slice(from, to);
+    let end = slice.length;
+    if (end > 0 && slice[end - 1] === 10) end--;
+    if (end > 0 && slice[end - 1] === 13 && end < slice.length) end--;
+    return Buffer.from(slice.subarray(0, end));
   }
 
   async *records(): AsyncGenerator<CsvRecord | CsvFault> {
@@ -161,8 +178,14 @@ export class CsvRecordReader {
         yield this.fault(error);
         continue;
       }
-      // A quote that runs on past the bound is given up on before it eats the memory.
+      // A quote that runs on past the bound is given up on before it eats the memory: its first
+      // line is quarantined and the rest read again. A single line past the bound cannot be read.
       if (!atEnd && this.windowEnd - this.parsedUpTo > this.maxRecordBytes) {
+        if (this.indexOfNewline(this.parsedUpTo, this.windowEnd) === -1) {
+          throw new RecordTooLargeError(
+            `line ${this.lineAt(this.parsedUpTo)} runs on for more than ${this.maxRecordBytes} bytes without a line break (max_record_bytes); the object cannot be read as CSV`,
+          );
+        }
         yield this.fault(Object.assign(new Error(`a record is larger than ${this.maxRecordBytes} bytes`), { code: 'CSV_MAX_RECORD_SIZE' }));
         continue;
       }
@@ -198,6 +221,7 @@ export class CsvRecordReader {
       reason,
       line: this.lineAt(start),
       raw: this.text(start, next),
+      rawBytes: this.bytes(start, next),
       message: error.message.split('\n')[0]!,
     };
     this.restart(next);

@@ -11,7 +11,19 @@ export type RejectReason =
   | 'RECORD_TOO_LARGE' // a quoted field ran on past the size bound
   | 'MALFORMED_CSV' // the CSV parser could not read the line
   | 'EXTRA_FIELDS_NO_FIT' // more fields than the header, and no free-text column makes the row fit (defect 1)
-  | 'EXTRA_FIELDS_AMBIGUOUS'; // more fields than the header, and more than one free-text column fits
+  | 'EXTRA_FIELDS_AMBIGUOUS' // more fields than the header, and more than one free-text column fits
+  | 'INVALID_ENCODING' // a byte sequence that is not UTF-8 in a UTF-8 export (defect 7, a damaged export)
+  | 'NUL_BYTE' // a NUL byte, which Postgres text cannot hold
+  | 'KEY_TOO_LONG' // an id longer than MAX_KEY_BYTES: no index can hold it
+  | 'VALUE_OUT_OF_RANGE' // a number with more digits than Postgres numeric holds
+  | 'DATABASE_REJECTED'; // Postgres refused the row while loading it (its message is the detail)
+
+/** Ids used in keys and indexes are refused past this many bytes (a btree entry holds about 2,700). */
+export const MAX_KEY_BYTES = 1000;
+/** Postgres numeric: at most 131,072 digits before the decimal point and 16,383 after it. */
+const MAX_NUMERIC_INTEGER_DIGITS = 131_072;
+const MAX_NUMERIC_FRACTION_DIGITS = 16_383;
+const KEY_FIELDS = new Set(['sr_number', 'account_number', 'task_number', 'part_number']);
 
 export interface ValueIssue {
   /** Export column header (canonical). */
@@ -53,9 +65,33 @@ export function shapeRow(layout: Layout, fields: string[]): RowOutcome {
       values[index] = null;
     } else {
       values[index] = value;
+      if (value !== null) {
+        const unstorable = unstorableValue(index, value);
+        if (unstorable) return unstorable;
+      }
     }
   }
   return repairedColumn === undefined ? { ok: true, values, issues } : { ok: true, values, issues, repairedColumn };
+}
+
+/** A value that fits its kind but that Postgres cannot store: the row is quarantined. */
+function unstorableValue(index: number, value: string): { ok: false; reason: RejectReason; detail: string } | undefined {
+  const column = EXPORT_COLUMNS[index]!;
+  if (KEY_FIELDS.has(column.field) && value.length > MAX_KEY_BYTES) {
+    return { ok: false, reason: 'KEY_TOO_LONG', detail: `"${column.header}" is ${value.length} characters long; ids used as keys may have at most ${MAX_KEY_BYTES}` };
+  }
+  if (column.kind === 'number' && value.length > 1000) {
+    const [integer = '', fraction = ''] = value.replace(/^[+-]/, '').split('.');
+    const significant = integer.replace(/^0+/, '').length;
+    if (significant > MAX_NUMERIC_INTEGER_DIGITS || fraction.length > MAX_NUMERIC_FRACTION_DIGITS) {
+      return {
+        ok: false,
+        reason: 'VALUE_OUT_OF_RANGE',
+        detail: `"${column.header}" has ${significant} digits before the point and ${fraction.length} after; Postgres numeric holds at most ${MAX_NUMERIC_INTEGER_DIGITS} and ${MAX_NUMERIC_FRACTION_DIGITS}`,
+      };
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -1,10 +1,9 @@
 // A folder of exports on disk. The version of a file is its size and modification time (in ms):
-// cheap to list, and any rewrite of the file changes it (the README says so).
-import { createReadStream } from 'node:fs';
+// cheap to list, and any rewrite of the file changes it (the README says so). The file itself is
+// the local copy the parse worker reads.
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import { SourceError, type Source, type SourceObject } from './source.ts';
+import { SourceError, type LocalCopy, type Source, type SourceObject } from './source.ts';
 
 export class LocalSource implements Source {
   readonly description: string;
@@ -43,10 +42,10 @@ export class LocalSource implements Source {
     return objects;
   }
 
-  async open(object: SourceObject): Promise<Readable> {
+  async localCopy(object: SourceObject): Promise<LocalCopy> {
     const full = path.join(this.root, ...object.key.split('/'));
     const info = await stat(full).catch(() => undefined);
     if (!info) throw new SourceError(`${object.key} disappeared from ${this.root} while the run was going.`);
-    return createReadStream(full, { highWaterMark: 256 * 1024 });
+    return { path: full, release: async () => {} };
   }
 }

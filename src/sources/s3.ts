@@ -1,15 +1,14 @@
 // Exports in an S3 bucket (or an S3-compatible server) under a prefix. The object's ETag is its
-// version. Each object is spooled to `<state_dir>/tmp/` as it downloads (spool.ts) and read from
-// there: the second read of a load (encoding detection, then parsing) costs no second download,
-// memory stays flat whatever the object size, and a download cut off by a dead run resumes with a
-// ranged GET pinned to the same ETag. Errors a user can fix end in one sentence that names the
+// version. Each object is downloaded to `<state_dir>/tmp/` (spool.ts) and read from there by the
+// parse worker: the second read of a load (encoding detection, then parsing) costs no second
+// download, memory stays flat whatever the object size, and a download cut off by a dead run
+// resumes with a ranged GET pinned to the same ETag. Errors a user can fix end in one sentence that names the
 // bucket or the object and the setting to look at; no secret ever goes into one.
 import { GetObjectCommand, ListObjectsV2Command, S3Client, type GetObjectCommandInput, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { SourceError, type Source, type SourceObject } from './source.ts';
-import { saveBody, Spool, type SpoolIdentity } from './spool.ts';
+import { SourceError, type LocalCopy, type Source, type SourceObject } from './source.ts';
+import { saveBody, Spool, SpoolWriteError, type SpoolBounds, type SpoolIdentity } from './spool.ts';
 import { errorClause } from '../error-text.ts';
 
 export interface S3SourceOptions {
@@ -25,6 +24,8 @@ export interface S3SourceOptions {
   pageSize?: number;
   /** SDK attempts per request (first try included); AWS_MAX_ATTEMPTS wins when set. */
   maxAttempts?: number;
+  /** What may be kept of partial downloads (spool_max_age_hours, spool_max_bytes). */
+  spoolBounds?: SpoolBounds;
 }
 
 /** Attempts per request: with the SDK's standard backoff (jittered, 100 ms doubling, at most 20 s) about half a minute of throttling or 5xx before giving up. */
@@ -76,7 +77,7 @@ export class S3Source implements Source {
     }
   }
 
-  async list(): Promise<SourceObject[]> {
+  async list(signal?: AbortSignal): Promise<SourceObject[]> {
     const { bucket, prefix } = this.options;
     const objects: SourceObject[] = [];
     let token: string | undefined;
@@ -85,8 +86,10 @@ export class S3Source implements Source {
       try {
         page = await this.client.send(
           new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token, MaxKeys: this.options.pageSize }),
+          { abortSignal: signal },
         );
       } catch (error) {
+        if (signal?.aborted) throw error;
         throw this.describe(error, `listing ${this.where}`);
       }
       for (const item of page.Contents ?? []) {
@@ -100,26 +103,25 @@ export class S3Source implements Source {
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
-    // Partial downloads of objects that are gone or changed will never be resumed.
-    await this.spool.sweep(bucket, prefix, new Map(objects.map((object) => [prefix + object.key, object.version]))).catch(() => 0);
+    // Partial downloads of objects that are gone or changed will never be resumed; the others are
+    // kept within the spool's bounds.
+    await this.spool.sweep(bucket, prefix, new Map(objects.map((object) => [prefix + object.key, object.version])), this.options.spoolBounds).catch(() => 0);
     return objects;
   }
 
-  /** A stream over the complete local copy; downloads it (or the rest of it) first when needed. */
-  async open(object: SourceObject): Promise<Readable> {
+  /**
+   * The complete local copy; downloads it (or the rest of it) first when needed. Released when the
+   * load ends: the complete copy goes; a partial download stays to be resumed.
+   */
+  async localCopy(object: SourceObject, signal?: AbortSignal): Promise<LocalCopy> {
     const identity = this.identity(object);
     let state = await this.spool.state(identity);
     if (state.kind !== 'complete') {
-      await this.download(object, identity, state.kind === 'partial' ? state.bytes : 0);
+      await this.download(object, identity, state.kind === 'partial' ? state.bytes : 0, signal);
       state = await this.spool.state(identity);
       if (state.kind !== 'complete') throw new SourceError(`The local copy of ${this.name(object)} in ${this.spool.dir} vanished during the load.`);
     }
-    return createReadStream(state.path, { highWaterMark: READ_CHUNK_BYTES });
-  }
-
-  /** The file's transaction has ended: the complete copy goes; a partial download stays to be resumed. */
-  async release(object: SourceObject): Promise<void> {
-    await this.spool.releaseComplete(this.options.bucket, this.options.prefix + object.key);
+    return { path: state.path, release: () => this.spool.releaseComplete(identity.bucket, identity.key) };
   }
 
   async close(): Promise<void> {
@@ -135,7 +137,7 @@ export class S3Source implements Source {
   }
 
   /** Brings the .part file to the whole object, from `offset` on, then renames it complete. */
-  private async download(object: SourceObject, identity: SpoolIdentity, offset: number): Promise<void> {
+  private async download(object: SourceObject, identity: SpoolIdentity, offset: number, signal?: AbortSignal): Promise<void> {
     const name = this.name(object);
     if (offset > 0 && offset === object.size) {
       await this.spool.complete(identity);
@@ -151,8 +153,9 @@ export class S3Source implements Source {
     if (offset > 0) input.Range = `bytes=${offset}-`;
     let response;
     try {
-      response = await this.client.send(new GetObjectCommand(input));
+      response = await this.client.send(new GetObjectCommand(input), { abortSignal: signal });
     } catch (error) {
+      if (signal?.aborted) throw error;
       const status = httpStatus(error);
       if (status === 412) {
         await this.spool.remove(identity.bucket, identity.key);
@@ -177,6 +180,15 @@ export class S3Source implements Source {
     try {
       await saveBody(body, part, append, READ_CHUNK_BYTES);
     } catch (error) {
+      if (error instanceof SpoolWriteError) {
+        // A full volume would stay full with this copy kept: it goes, and the run says what to do.
+        await this.spool.remove(identity.bucket, identity.key).catch(() => {});
+        throw new SourceError(
+          `Cannot write the download of ${name} (${object.size} bytes) to ${this.spool.dir}: ${error.code}${error.code === 'ENOSPC' ? ' (no space left on the device)' : ''}; ` +
+            'the partial copy was removed. Give state_dir (the PVC) room for the largest objects being loaded at once.',
+        );
+      }
+      if (signal?.aborted) throw error;
       const have = (await stat(part).catch(() => undefined))?.size ?? 0;
       throw new SourceError(
         `The download of ${name} was cut after ${have} of ${expected} bytes (${failureCode(error)}); the next run resumes it from there.`,

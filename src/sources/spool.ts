@@ -5,7 +5,9 @@
 //   s3-<id>.part  the bytes downloaded so far, always a prefix of that ETag's content
 //   s3-<id>.data  the complete object (renamed from .part once every byte is there)
 // A run that dies in the middle of a download leaves .part and .json behind; the next run finds
-// them, and when the ETag still matches it asks only for the missing bytes.
+// them, and when the ETag still matches it asks only for the missing bytes. Kept partial downloads
+// are bounded (SpoolBounds): the oldest go first, so a full volume frees itself.
+// Files are created 0600 in a 0700 folder: they hold the customer's data.
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -13,6 +15,27 @@ import { once } from 'node:events';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+
+/** What may be kept of downloads that a later run could resume. */
+export interface SpoolBounds {
+  /** Partial downloads older than this are removed. */
+  maxAgeMs: number;
+  /** When partial downloads take more than this, the oldest are removed. */
+  maxBytes: number;
+}
+
+/** Writing to the spool failed (the volume is full, an I/O error): not the source's fault. */
+export class SpoolWriteError extends Error {
+  override name = 'SpoolWriteError';
+  readonly code: string;
+  constructor(cause: Error & { code?: string }) {
+    super(cause.message);
+    this.code = cause.code ?? 'EIO';
+  }
+}
+
+export const FILE_MODE = 0o600;
+export const DIR_MODE = 0o700;
 
 export interface SpoolIdentity {
   bucket: string;
@@ -41,7 +64,7 @@ export class Spool {
   }
 
   private ensureDir(): Promise<void> {
-    this.ready ??= mkdir(this.dir, { recursive: true }).then(() => undefined);
+    this.ready ??= mkdir(this.dir, { recursive: true, mode: DIR_MODE }).then(() => undefined);
     return this.ready;
   }
 
@@ -76,9 +99,9 @@ export class Spool {
     await this.remove(identity.bucket, identity.key);
     const paths = this.paths(identity.bucket, identity.key);
     const sidecar: Sidecar = { ...identity, started_at: new Date().toISOString() };
-    await writeFile(`${paths.sidecar}.tmp`, JSON.stringify(sidecar) + '\n');
+    await writeFile(`${paths.sidecar}.tmp`, JSON.stringify(sidecar) + '\n', { mode: FILE_MODE });
     await rename(`${paths.sidecar}.tmp`, paths.sidecar);
-    await writeFile(paths.part, '');
+    await writeFile(paths.part, '', { mode: FILE_MODE });
     return paths.part;
   }
 
@@ -111,13 +134,50 @@ export class Spool {
    * no longer listed or whose ETag changed, and data files that lost their sidecar.
    * Other buckets' and prefixes' files are left alone.
    */
-  async sweep(bucket: string, prefix: string, current: ReadonlyMap<string, string>): Promise<number> {
+  async sweep(bucket: string, prefix: string, current: ReadonlyMap<string, string>, bounds?: SpoolBounds): Promise<number> {
     let names: string[];
     try {
       names = await readdir(this.dir);
     } catch {
       return 0;
     }
+    const removed = await this.sweepUnresumable(names, bucket, prefix, current);
+    return removed + (bounds ? await this.bound(bounds) : 0);
+  }
+
+  /**
+   * Keeps partial downloads within `bounds`: those older than maxAgeMs go, then the oldest until
+   * the rest take at most maxBytes. Complete copies are in use by a load and are left alone.
+   */
+  async bound(bounds: SpoolBounds, now = Date.now()): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch {
+      return 0;
+    }
+    const parts: Array<{ id: string; bytes: number; modified: number }> = [];
+    for (const name of names) {
+      const match = NAME.exec(name);
+      if (!match || match[2] !== 'part') continue;
+      const info = await stat(path.join(this.dir, name)).catch(() => undefined);
+      if (info) parts.push({ id: match[1]!, bytes: info.size, modified: info.mtimeMs });
+    }
+    parts.sort((a, b) => a.modified - b.modified);
+    let total = parts.reduce((sum, part) => sum + part.bytes, 0);
+    let removed = 0;
+    for (const part of parts) {
+      if (now - part.modified <= bounds.maxAgeMs && total <= bounds.maxBytes) continue;
+      const base = path.join(this.dir, `s3-${part.id}`);
+      await rm(`${base}.part`, { force: true });
+      await rm(`${base}.json`, { force: true });
+      total -= part.bytes;
+      removed++;
+    }
+    return removed;
+  }
+
+  private async sweepUnresumable(names: string[], bucket: string, prefix: string, current: ReadonlyMap<string, string>): Promise<number> {
     const ids = new Set<string>();
     const sidecars = new Set<string>();
     for (const name of names) {
@@ -159,23 +219,32 @@ export class Spool {
  * true end of the copy. stream.pipeline() cannot be used here: on a source error it destroys the
  * file stream, and writes still buffered in it (while the file opens, or behind a slow disk) are
  * dropped; the kept .part then ends short, often empty, and the resume starts over from byte 0.
+ * The file stream keeps an error listener for its whole life (an asynchronous write error such as
+ * ENOSPC is an 'error' event): a write that fails stops the download with a SpoolWriteError.
  */
 export async function saveBody(body: Readable, file: string, append: boolean, highWaterMark: number): Promise<void> {
-  const out = createWriteStream(file, { flags: append ? 'a' : 'w', highWaterMark });
+  const out = createWriteStream(file, { flags: append ? 'a' : 'w', highWaterMark, mode: FILE_MODE });
+  let writeError: (Error & { code?: string }) | undefined;
+  out.on('error', (error) => {
+    writeError ??= error;
+    body.destroy(); // no point in receiving what cannot be written
+  });
   let failure: unknown;
   try {
     for await (const chunk of body) {
+      if (writeError) break;
       if (!out.write(chunk as Buffer)) await once(out, 'drain');
     }
   } catch (error) {
     failure = error;
   }
-  out.end();
+  if (!writeError) out.end();
   try {
     await finished(out);
   } catch (error) {
     failure ??= error;
   }
+  if (writeError) throw new SpoolWriteError(writeError);
   if (failure !== undefined) throw failure;
 }
 

@@ -60,7 +60,7 @@ export class RotatingFile {
 
   private open(): void {
     try {
-      this.fd = openSync(this.path, 'a');
+      this.fd = openSync(this.path, 'a', 0o600); // log lines name objects and errors: the owner's only
       this.size = fstatSync(this.fd).size;
     } catch (error) {
       this.fail(error);
@@ -105,7 +105,7 @@ export class RotatingFile {
 /** The two pino streams for the log files in `dir`; none when the folder cannot be created. */
 export function logFileStreams(options: LogFilesOptions, level: pino.Level): pino.StreamEntry[] {
   try {
-    mkdirSync(options.dir, { recursive: true });
+    mkdirSync(options.dir, { recursive: true, mode: 0o700 });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(

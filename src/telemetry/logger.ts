@@ -4,6 +4,7 @@
 import pino, { type Logger, type DestinationStream } from 'pino';
 import { logFileStreams, type LogFilesOptions } from './log-files.ts';
 import { traceFields } from './spans.ts';
+import { scrub } from '../secrets.ts';
 
 export type { Logger };
 
@@ -31,6 +32,8 @@ export function createLogger(options: LoggerOptions): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       mixin: traceFields,
+      // The net under every line: no registered secret leaves in a log (src/secrets.ts).
+      hooks: { streamWrite: scrub },
     },
     pino.multistream(streams, { dedupe: false }),
   );

@@ -1,21 +1,18 @@
-// The spans of reading one object, children of its etl.file span:
-//   etl.download  the first source.open(): S3 spools the object to state_dir/tmp (resuming a
-//                 partial copy), a folder source opens the file
-//   etl.parse     from the end of the download to the last record: decompression, encoding
-//                 detection (a first pass over the whole object), CSV parsing, header mapping, row
-//                 repair and quarantine
-//   etl.copy      from the header to the server's acknowledgement of COPY into the staging tables
+// The spans of reading one object, children of its etl.file span (etl.download, the local copy,
+// is its own span before these):
+//   etl.parse     from the read request to the last record: decompression, encoding detection (a
+//                 first pass over the whole object), CSV parsing, header mapping, row repair and
+//                 quarantine, on the parse worker
+//   etl.copy      from the header to the server's acknowledgement of COPY into staging
 // Parsing and COPY are one stream (rows are copied while later rows are parsed), so etl.parse and
 // etl.copy overlap in time; the one that fails carries the error, the other records that it stopped.
-import type { Readable } from 'node:stream';
 import { context, type Attributes, type Context, type Span } from '@opentelemetry/api';
-import { failSpan, inSpan, tracer } from './spans.ts';
+import { failSpan, tracer } from './spans.ts';
 
 export type ReadStage = 'parse' | 'copy';
 
 export class ReadSpans {
   private readonly parent: Context;
-  private opens = 0;
   private parse: Span | undefined;
   private copy: Span | undefined;
 
@@ -23,22 +20,9 @@ export class ReadSpans {
     this.parent = parent;
   }
 
-  /**
-   * Wraps the source's open. The reader opens an object twice (encoding detection, then parsing):
-   * the first open is the download; the second, a re-read of what was downloaded, is an event of
-   * etl.parse.
-   */
-  wrapOpen(open: () => Promise<Readable>): () => Promise<Readable> {
-    return async () => {
-      this.opens++;
-      if (this.opens > 1) {
-        this.parse?.addEvent('encoding detected: reading the object again to parse it');
-        return open();
-      }
-      const stream = await context.with(this.parent, () => inSpan('etl.download', {}, () => open()));
-      this.parse = tracer.startSpan('etl.parse', {}, this.parent);
-      return stream;
-    };
+  /** The parse worker is asked to read the object. */
+  startParse(): void {
+    this.parse ??= tracer.startSpan('etl.parse', {}, this.parent);
   }
 
   /** The header is read: COPY starts receiving rows. */

@@ -1,6 +1,7 @@
 // Span helpers for the pipeline (only @opentelemetry/api: this works, as no-ops, without the SDK),
 // and the trace fields every log line carries.
 import { isSpanContextValid, SpanStatusCode, trace, type Attributes, type Span, type SpanContext } from '@opentelemetry/api';
+import { scrub } from '../secrets.ts';
 
 /** The tracer of the pipeline's spans (etl.run, etl.file and the stages of a file). */
 export const tracer = trace.getTracer('toshiba-etl');
@@ -19,10 +20,12 @@ export async function inSpan<T>(name: string, attributes: Attributes, work: (spa
   });
 }
 
-/** Status ERROR with the message, and the exception recorded as a span event. */
+/** Status ERROR with the message, and the exception recorded as a span event (secrets scrubbed). */
 export function failSpan(span: Span, error: unknown): void {
-  const message = error instanceof Error ? error.message : String(error);
-  span.recordException(error instanceof Error ? error : { name: 'Error', message });
+  const message = scrub(error instanceof Error ? error.message : String(error));
+  const name = error instanceof Error ? error.name : 'Error';
+  const stack = error instanceof Error && error.stack ? scrub(error.stack) : undefined;
+  span.recordException(stack === undefined ? { name, message } : { name, message, stack });
   span.setStatus({ code: SpanStatusCode.ERROR, message });
 }
 
