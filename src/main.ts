@@ -155,4 +155,6 @@ const code = await main(process.argv.slice(2)).catch((error: unknown) => {
   return EXIT.failed;
 });
 await shutdownTelemetry();
+// stdout to a pipe is written asynchronously: let a long answer (etl rejects --json) drain first.
+await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
 process.exit(code);

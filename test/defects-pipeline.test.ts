@@ -30,7 +30,7 @@ before(async () => {
     files: 16,
     rowsPerFile: 300,
     // Far above production rates, still under the file-level threshold.
-    defects: { unquotedFreeText: 0.06, strayQuotes: 0.05, shortRows: 0.04, truncatedObjects: 0.5, duplicateRows: 0.05, badValues: 0.04 },
+    defects: { unquotedFreeText: 0.06, strayQuotes: 0.05, shortRows: 0.04, truncatedObjects: 0.5, duplicateRows: 0.05, badValues: 0.04, invalidBytes: 0.01 },
   });
   expected = generated.expected;
   await writeExports(dir, generated.objects);
@@ -45,7 +45,7 @@ after(async () => {
 
 test('the generator injected every defect (the fixture is what it claims)', () => {
   const injected = expected.injected;
-  for (const key of ['unquotedRepaired', 'unquotedAmbiguous', 'unquotedNoColumnFits', 'strayQuotes', 'shortRows', 'truncatedObjects', 'duplicateRowsWithinFile', 'duplicateRowsAcrossFiles', 'badValues'] as const) {
+  for (const key of ['unquotedRepaired', 'unquotedAmbiguous', 'unquotedNoColumnFits', 'strayQuotes', 'shortRows', 'truncatedObjects', 'duplicateRowsWithinFile', 'duplicateRowsAcrossFiles', 'badValues', 'invalidBytes'] as const) {
     assert.ok(injected[key] > 0, `no ${key} in the fixture`);
   }
 });
@@ -103,10 +103,10 @@ test('every row is accounted for, object by object', async () => {
 
 test('quarantined rows keep object, line, raw text and a documented reason; value issues their column and raw value', async () => {
   // The exact rows are compared with the oracle above; here, that the fixture exercises them.
-  const reasons = ['SHORT_ROW', 'TRUNCATED_ROW', 'UNTERMINATED_QUOTE', 'RECORD_TOO_LARGE', 'MALFORMED_CSV', 'EXTRA_FIELDS_NO_FIT', 'EXTRA_FIELDS_AMBIGUOUS'];
+  const reasons = ['SHORT_ROW', 'TRUNCATED_ROW', 'UNTERMINATED_QUOTE', 'RECORD_TOO_LARGE', 'MALFORMED_CSV', 'EXTRA_FIELDS_NO_FIT', 'EXTRA_FIELDS_AMBIGUOUS', 'INVALID_ENCODING', 'NUL_BYTE', 'KEY_TOO_LONG', 'VALUE_OUT_OF_RANGE', 'DATABASE_REJECTED'];
   const rows = (await client.query<{ reason: string; detail: string }>('SELECT reason, detail FROM etl_rejects')).rows;
   for (const row of rows) assert.ok(reasons.includes(row.reason), `undocumented reason ${row.reason}`);
-  for (const reason of ['SHORT_ROW', 'TRUNCATED_ROW', 'EXTRA_FIELDS_NO_FIT', 'EXTRA_FIELDS_AMBIGUOUS']) {
+  for (const reason of ['SHORT_ROW', 'TRUNCATED_ROW', 'EXTRA_FIELDS_NO_FIT', 'EXTRA_FIELDS_AMBIGUOUS', 'INVALID_ENCODING']) {
     assert.ok(rows.some((row) => row.reason === reason), `no ${reason} in the fixture`);
   }
   assert.ok(rows.every((row) => row.detail.length > 0), 'every quarantined row says why in its detail');

@@ -14,7 +14,7 @@ import { query } from './helpers/db.ts';
 import { assertMatchesOracle, snapshot } from './helpers/oracle.ts';
 import { freshDatabase } from './helpers/services.ts';
 
-const DEFECTS = { unquotedFreeText: 0.05, strayQuotes: 0.04, shortRows: 0.03, truncatedObjects: 0.3, duplicateRows: 0.05, badValues: 0.03 };
+const DEFECTS = { unquotedFreeText: 0.05, strayQuotes: 0.04, shortRows: 0.03, truncatedObjects: 0.3, duplicateRows: 0.05, badValues: 0.03, invalidBytes: 0.01 };
 
 /** A seed for the shuffles, printed so that a failure can be replayed with SHUFFLE_SEED. */
 const SHUFFLE_SEED = Number(process.env.SHUFFLE_SEED ?? Date.now() % 1_000_000);

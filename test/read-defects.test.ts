@@ -526,3 +526,78 @@ describe('the account', () => {
     assert.deepEqual(result.rejects.map((event) => event.reason), ['SHORT_ROW', 'EXTRA_FIELDS_NO_FIT', 'UNTERMINATED_QUOTE', 'TRUNCATED_ROW']);
   });
 });
+
+describe('bytes and values Postgres cannot store (each quarantines its row, never the object)', () => {
+  const good = (n: number, overrides: Record<string, string> = {}) => csvLine(HEADERS, row({ 'SR Number': String(1000000 + n), ...overrides }));
+  const bytesOf = (...parts: Array<string | Buffer>) => Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part, 'utf8') : part)));
+
+  test('a UTF-8 export damaged by one stray byte stays UTF-8: only that row is INVALID_ENCODING, accents elsewhere intact', async () => {
+    const damaged = good(3, { 'Note Text': 'Paid in the caf' });
+    const cut = damaged.indexOf('caf') + 3;
+    const bytes = bytesOf(HEADER, '\n', good(2, { 'Customer Name': 'Café Montréal', 'Site City': 'Québec' }), '\n', damaged.slice(0, cut), Buffer.of(0xe9), damaged.slice(cut), '\n', good(4, { 'Customer Name': 'Müller – Zürich' }), '\n');
+    const result = await readEveryWay(bytes);
+    assert.equal(result.header?.encoding, 'utf-8');
+    assert.deepEqual(result.rows.map((event) => valuesByField(event).customer_name), ['Café Montréal', 'Müller – Zürich']);
+    assert.deepEqual(result.rejects.map((event) => [event.line, event.reason]), [[3, 'INVALID_ENCODING']]);
+    const reject = result.rejects[0]!;
+    assert.ok(reject.rawBytes.includes(Buffer.of(0x63, 0x61, 0x66, 0xe9)), 'the exact bytes are kept');
+    assert.equal(reject.raw, damaged.slice(0, cut) + '\uFFFD' + damaged.slice(cut), 'the text shows the stray byte as U+FFFD');
+  });
+
+  test('invalid bytes at least as many as valid multi-byte characters: Windows-1252 (the contract rule, at its edge)', async () => {
+    // One valid 'é' (2 bytes) and one stray 0xE9: as many invalid bytes as valid sequences.
+    const tie = bytesOf(HEADER, '\n', good(2, { 'Customer Name': 'Café' }), '\n', good(3, { 'Customer Name': 'Caf' }).replace('Caf', 'Caf\u0000'), '\n');
+    const tied = Buffer.from(tie.toString('latin1').replace('Caf\u0000', 'Caf\u00e9'), 'latin1');
+    assert.equal((await readEveryWay(tied)).header?.encoding, 'windows-1252');
+    // Two valid 'é' and one stray byte: fewer invalid bytes: a damaged UTF-8 export.
+    const more = Buffer.from(bytesOf(HEADER, '\n', good(2, { 'Customer Name': 'Café é' }), '\n', good(3, { 'Customer Name': 'Caf\u0000' }), '\n').toString('latin1').replace('Caf\u0000', 'Caf\u00e9'), 'latin1');
+    const read = await readEveryWay(more);
+    assert.equal(read.header?.encoding, 'utf-8');
+    assert.deepEqual(read.rejects.map((event) => event.reason), ['INVALID_ENCODING']);
+    assert.equal(valuesByField(read.rows[0]!).customer_name, 'Café é');
+  });
+
+  test('a NUL byte in a value, or in a padded file tail: NUL_BYTE (or TRUNCATED_ROW at the end), exact bytes kept', async () => {
+    const withNul = good(3, { 'Note Text': 'before\u0000after' });
+    const text = file([good(2), withNul, good(4)]) + '\u0000\u0000\u0000\u0000';
+    const result = await readEveryWay(text);
+    assert.deepEqual(result.rows.map((event) => event.line), [2, 4]);
+    assert.deepEqual(result.rejects.map((event) => [event.line, event.reason]), [[3, 'NUL_BYTE'], [5, 'TRUNCATED_ROW']]);
+    assert.ok(result.rejects[0]!.rawBytes.equals(Buffer.from(withNul, 'utf8')), 'exact bytes, NUL included');
+    assert.equal(result.rejects[0]!.raw, withNul.replace('\u0000', '\uFFFD'), 'storable text');
+    assert.ok(!result.rejects.some((event) => event.raw.includes('\u0000') || event.detail.includes('\u0000')), 'no NUL in text that goes to Postgres');
+  });
+
+  test('a NUL in an extra header name: the name is made storable', async () => {
+    const result = await readEveryWay(`${HEADER},Reg\u0000ion\n${good(2)},x\n`);
+    assert.deepEqual(result.header?.layout.extras, ['Reg\uFFFDion']);
+    assert.equal(result.rows.length, 1);
+  });
+
+  test('an id too long for an index (a 3 KB SR Number): KEY_TOO_LONG; a number past numeric (140,000 digits): VALUE_OUT_OF_RANGE', async () => {
+    const longKey = good(3, { 'SR Number': '7'.repeat(3000) });
+    const hugeNumber = good(4, { 'Quantity Used': '9'.repeat(140_000) });
+    const fine = good(5, { 'Quantity Used': '9'.repeat(900), 'SR Number': '1'.repeat(1000) });
+    // Read in 64 KiB chunks: byte-sized chunks of 140 KB values would take half a minute.
+    const result = await readBuffer(file([good(2), longKey, hugeNumber, fine]), { chunkSize: 65_536 });
+    assert.deepEqual(result.rejects.map((event) => [event.line, event.reason]), [[3, 'KEY_TOO_LONG'], [4, 'VALUE_OUT_OF_RANGE']]);
+    assert.deepEqual(result.rows.map((event) => event.line), [2, 5]);
+  });
+
+  test('rows the database refused on an earlier read (by ordinal) become DATABASE_REJECTED; a refused reject keeps ASCII text', async () => {
+    const text = file([good(2), '1000003,short', good(4, { 'Customer Name': 'Señor Frog’s' })]);
+    const result = await readEveryWay(text, { exclude: new Map([[3, '22P05: character with byte sequence 0xe2 0x80 0x99 has no equivalent in encoding "LATIN1"'], [2, 'refused too']]) });
+    assert.deepEqual(result.rows.map((event) => event.line), [2]);
+    assert.deepEqual(result.rejects.map((event) => [event.line, event.reason]), [[3, 'SHORT_ROW'], [4, 'DATABASE_REJECTED']]);
+    assert.match(result.rejects[1]!.detail, /^the database refused the row: 22P05/);
+    assert.match(result.rejects[0]!.detail, /kept in ASCII/);
+    assert.ok([...result.rejects[0]!.raw].every((char) => char.charCodeAt(0) < 0x80), 'ASCII only');
+  });
+
+  test('a single line longer than the record bound fails the object (memory stays bounded); a gzip bomb too', async () => {
+    await assert.rejects(readBuffer(file([good(2)]) + `3,${'x'.repeat(2_000_000)}`, { maxRecordBytes: 1_000_000, chunkSize: 65_536 }), { name: 'RecordTooLargeError', message: /line 3 runs on for more than 1000000 bytes without a line break/ });
+    const bomb = gzip(file([good(2)]) + '\n'.repeat(5_000_000));
+    await assert.rejects(readBuffer(bomb, { maxInflatedBytes: 1_000_000 }), { name: 'InflateLimitError' });
+    assert.equal((await readBuffer(bomb, { maxInflatedBytes: 10_000_000 })).rows.length, 1, 'within the bound it reads');
+  });
+});

@@ -62,7 +62,7 @@ function csv(rows: Array<[sr: string, status: string, account: string]>, header 
 const SETS: Array<[name: string, options: GenerateOptions]> = [
   ['clean', { seed: 4242, files: 16, rowsPerFile: 80 }],
   // Every defect far above production rates, as in defects-pipeline.test.ts, read from S3 this time.
-  ['defect-heavy', { seed: 77, files: 14, rowsPerFile: 120, defects: { unquotedFreeText: 0.06, strayQuotes: 0.05, shortRows: 0.04, truncatedObjects: 0.5, duplicateRows: 0.05, badValues: 0.04 } }],
+  ['defect-heavy', { seed: 77, files: 14, rowsPerFile: 120, defects: { unquotedFreeText: 0.06, strayQuotes: 0.05, shortRows: 0.04, truncatedObjects: 0.5, duplicateRows: 0.05, badValues: 0.04, invalidBytes: 0.01 } }],
 ];
 
 for (const [setName, options] of SETS) describe(`${setName} generated exports in MinIO, loaded through the CLI`, () => {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
+import { isUtf8 } from 'node:buffer';
 import { columnForHeader, EXPORT_COLUMNS, isDataObjectKey, type Kind } from '../src/model/export.ts';
 import {
   EXPECTED_TABLES, generateExports, TABLE_NAMES, writeExports,
@@ -15,11 +16,13 @@ import { Random } from '../src/sample/random.ts';
 import { decideUnquotedFreeText, fitsKind, idValue } from '../src/sample/rule.ts';
 import { formatTimestamp, parseTimestamp, type TimestampForm } from '../src/sample/timestamp.ts';
 
-const RATES: DefectRates = { unquotedFreeText: 0.04, strayQuotes: 0.03, shortRows: 0.02, truncatedObjects: 0.2, duplicateRows: 0.05, badValues: 0.03 };
+const RATES: DefectRates = { unquotedFreeText: 0.04, strayQuotes: 0.03, shortRows: 0.02, truncatedObjects: 0.2, duplicateRows: 0.05, badValues: 0.03, invalidBytes: 0.01 };
 
 function textOf(object: GeneratedObject): string {
   const bytes = /\.gz$/i.test(object.key) ? gunzipSync(object.body) : object.body;
-  return new TextDecoder(object.encoding ?? 'utf-8', { fatal: true, ignoreBOM: true }).decode(bytes); // keep a BOM
+  // A damaged UTF-8 export (stray bytes) reads with U+FFFD in their place; anything else must decode.
+  const fatal = !object.features.includes('invalid-bytes');
+  return new TextDecoder(object.encoding ?? 'utf-8', { fatal, ignoreBOM: true }).decode(bytes); // keep a BOM
 }
 
 test('a seed gives the same objects and oracle; another seed gives others', () => {
@@ -203,6 +206,29 @@ function splitRecords(text: string): SplitRecord[] {
   return records;
 }
 
+/**
+ * The records of an object with their exact bytes. UTF-8 objects are split on their bytes (a latin1
+ * view: one character per byte; quotes, commas and line breaks are ASCII), so a stray byte stays
+ * in the record's bytes, and fields and text are decoded afterwards (a stray byte reads as U+FFFD).
+ */
+function recordsOf(object: GeneratedObject): Array<SplitRecord & { rawBytes: Buffer }> {
+  const bytes = /\.gz$/i.test(object.key) ? gunzipSync(object.body) : object.body;
+  if (object.encoding === 'windows-1252') {
+    const text = new TextDecoder('windows-1252').decode(bytes);
+    return splitRecords(text).map((record) => ({ ...record, rawBytes: Buffer.from([...record.raw].map((char) => CP1252_BYTE.get(char)!)) }));
+  }
+  const bom = bytes.subarray(0, 3).equals(Buffer.from([0xef, 0xbb, 0xbf])) ? 3 : 0;
+  const utf8 = (latin1: string) => Buffer.from(latin1, 'latin1').toString('utf8');
+  return splitRecords(bytes.subarray(bom).toString('latin1')).map((record) => ({
+    ...record,
+    raw: utf8(record.raw),
+    fields: record.fields.map(utf8),
+    rawBytes: Buffer.from(record.raw, 'latin1'),
+  }));
+}
+
+const CP1252_BYTE = new Map<string, number>(Array.from({ length: 256 }, (_, byte) => [new TextDecoder('windows-1252').decode(Uint8Array.of(byte)), byte]));
+
 type Lineage = [time: number, key: Buffer, line: number];
 const laterOrSame = (a: Lineage, b: Lineage) => a[0] - b[0] || Buffer.compare(a[1], b[1]) || a[2] - b[2];
 
@@ -224,7 +250,7 @@ function rederive(objects: readonly GeneratedObject[]): Derived {
   for (const object of objects.filter((o) => o.data)) {
     const result = { key: object.key, rowsRead: 0, rowsLoaded: 0, rowsQuarantined: 0, valueIssues: 0, failed: false };
     files.push(result);
-    const records = splitRecords(textOf(object).replace(/^\uFEFF/, '')).filter((r) => !(r.fields.length === 1 && r.fields[0]!.trim() === ''));
+    const records = recordsOf(object).filter((r) => !(r.fields.length === 1 && r.fields[0]!.trim() === ''));
     const header = records.shift();
     if (!header) continue;
     const columns = header.fields.map((name) => columnForHeader(name));
@@ -235,15 +261,19 @@ function rederive(objects: readonly GeneratedObject[]): Derived {
     const kinds = columns.map((c) => c?.kind ?? null);
     const form = detectForm(records.map((r) => r.fields), kinds);
     const seenInObject = new Map<string, string>();
-    const quarantine = (record: SplitRecord, reason: ExpectedReject['reason']) => {
+    const quarantine = (record: SplitRecord & { rawBytes: Buffer }, reason: ExpectedReject['reason']) => {
       result.rowsQuarantined++;
-      rejects.push({ key: object.key, line: record.line, reason, raw: record.raw });
+      rejects.push({ key: object.key, line: record.line, reason, raw: record.raw, rawBytes: record.rawBytes });
     };
     for (const record of records) {
       result.rowsRead++;
       let fields = record.fields;
       if (record.atEnd) {
         quarantine(record, 'TRUNCATED_ROW'); // the exporter ends every row with a line break
+        continue;
+      }
+      if (object.encoding !== 'windows-1252' && !isUtf8(record.rawBytes)) {
+        quarantine(record, 'INVALID_ENCODING'); // a stray byte in a UTF-8 export
         continue;
       }
       if (fields.length < header.fields.length) {

@@ -1,17 +1,32 @@
 import { parseArgs } from 'node:util';
 import { connectDatabase } from '../load/database.ts';
 import { migrate } from '../load/migrate.ts';
+import { utf8SequenceLength } from '../read/decode.ts';
 import { EXIT, type CommandContext } from './context.ts';
 
 export const rejectsHelp = `Usage: etl rejects [--object KEY] [--reason REASON] [--limit N] [--json] [options]
 
-Lists quarantined rows: the object, line, reason and raw text, newest objects first.
+Lists quarantined rows: the object, version, line, reason and the row exactly as it was in the
+object, newest objects first. Bytes that are not text (a NUL, a byte that is not UTF-8 in a UTF-8
+export) show as \\xHH; --json gives both the readable text and the exact bytes (hex).
 
   --object KEY      only rows of this object
   --reason REASON   only this reason (SHORT_ROW, TRUNCATED_ROW, UNTERMINATED_QUOTE,
-                    RECORD_TOO_LARGE, MALFORMED_CSV, EXTRA_FIELDS_NO_FIT, EXTRA_FIELDS_AMBIGUOUS)
+                    RECORD_TOO_LARGE, MALFORMED_CSV, EXTRA_FIELDS_NO_FIT, EXTRA_FIELDS_AMBIGUOUS,
+                    INVALID_ENCODING, NUL_BYTE, KEY_TOO_LONG, VALUE_OUT_OF_RANGE, DATABASE_REJECTED)
   --limit N         at most N rows (default 100)
   --json            one JSON document`;
+
+interface RejectRow {
+  object_key: string;
+  version: string;
+  line_number: number;
+  reason: string;
+  detail: string | null;
+  raw: string;
+  raw_bytes: Buffer;
+  encoding: string | null;
+}
 
 export async function rejectsCommand(context: CommandContext): Promise<number> {
   const { values } = parseArgs({
@@ -23,31 +38,58 @@ export async function rejectsCommand(context: CommandContext): Promise<number> {
   const client = await connectDatabase(context.settings.databaseUrl, 'etl-rejects');
   try {
     await migrate(client);
-    const { rows } = await client.query<{ object_key: string; line_number: number; reason: string; detail: string | null; raw: string }>(
-      `SELECT object_key, line_number, reason, detail, raw FROM etl_rejects
-       WHERE ($1::text IS NULL OR object_key = $1) AND ($2::text IS NULL OR reason = $2)
-       ORDER BY object_key, line_number LIMIT $3`,
-      [values.object ?? null, values.reason?.toUpperCase() ?? null, limit],
+    const filter = [values.object ?? null, values.reason?.toUpperCase() ?? null];
+    const { rows } = await client.query<RejectRow>(
+      `SELECT r.object_key, r.version, r.line_number, r.reason, r.detail, r.raw, r.raw_bytes, f.encoding
+       FROM etl_rejects r LEFT JOIN etl_files f USING (object_key)
+       WHERE ($1::text IS NULL OR r.object_key = $1) AND ($2::text IS NULL OR r.reason = $2)
+       ORDER BY r.object_key, r.line_number LIMIT $3`,
+      [...filter, limit],
     );
     const total = (
-      await client.query<{ n: number }>(
-        `SELECT count(*) AS n FROM etl_rejects WHERE ($1::text IS NULL OR object_key = $1) AND ($2::text IS NULL OR reason = $2)`,
-        [values.object ?? null, values.reason?.toUpperCase() ?? null],
-      )
+      await client.query<{ n: number }>(`SELECT count(*) AS n FROM etl_rejects WHERE ($1::text IS NULL OR object_key = $1) AND ($2::text IS NULL OR reason = $2)`, filter)
     ).rows[0]!.n;
     if (values.json) {
-      context.print(JSON.stringify({ total, rows }, null, 2));
+      const listed = rows.map(({ raw_bytes, encoding: _encoding, ...row }) => ({ ...row, raw_bytes_hex: raw_bytes.toString('hex') }));
+      context.print(JSON.stringify({ total, rows: listed }, null, 2));
       return EXIT.ok;
     }
     if (rows.length === 0) {
       context.print('No quarantined rows match.');
       return EXIT.ok;
     }
-    const lines = rows.map((row) => `${row.object_key}:${row.line_number}  ${row.reason}  ${row.detail ?? ''}\n    ${row.raw.replace(/\n/g, '\n    ')}`);
+    const lines = rows.map((row) => `${row.object_key}:${row.line_number}  ${row.reason}  ${row.detail ?? ''}\n    ${readable(row.raw_bytes, row.encoding).replace(/\n/g, '\n    ')}`);
     if (total > rows.length) lines.push(`(${total - rows.length} more; use --limit or filters)`);
     context.print(lines.join('\n'));
     return EXIT.ok;
   } finally {
     await client.end();
   }
+}
+
+/** The exact bytes for a person: text in the object's encoding, \xHH for a byte that is not text. */
+export function readable(bytes: Buffer, encoding: string | null): string {
+  if (encoding === 'windows-1252') return [...new TextDecoder('windows-1252').decode(bytes)].map(shown).join('');
+  let out = '';
+  for (let at = 0; at < bytes.length; ) {
+    const length = utf8SequenceLength(bytes, at);
+    if (length === 0) {
+      out += hex(bytes[at]!);
+      at++;
+      continue;
+    }
+    out += shown(bytes.toString('utf8', at, at + length));
+    at += length;
+  }
+  return out;
+}
+
+/** A character as shown: control characters but tab and line break (NUL above all) as \xHH. */
+function shown(char: string): string {
+  const code = char.codePointAt(0)!;
+  return (code < 0x20 && code !== 9 && code !== 10) || code === 0x7f ? hex(code) : char;
+}
+
+function hex(byte: number): string {
+  return `\\x${byte.toString(16).padStart(2, '0').toUpperCase()}`;
 }

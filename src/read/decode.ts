@@ -129,7 +129,7 @@ class Utf8Census {
       return;
     }
     for (let i = 0; i < data.length; ) {
-      const length = sequenceLength(data, i);
+      const length = utf8SequenceLength(data, i);
       if (length > 1) this.multiByte++;
       else if (length === 0) this.invalid++;
       i += Math.max(1, length);
@@ -138,7 +138,7 @@ class Utf8Census {
 }
 
 /** Length of the valid UTF-8 sequence at `at` (1 for ASCII), or 0 when the byte starts none. */
-function sequenceLength(data: Buffer, at: number): number {
+export function utf8SequenceLength(data: Buffer, at: number): number {
   const lead = data[at]!;
   if (lead < 0x80) return 1;
   let need: number;

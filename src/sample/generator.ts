@@ -109,6 +109,13 @@ export interface DefectRates {
   duplicateRows: number;
   /** Values that do not fit their kind (stored NULL, recorded as a value issue). */
   badValues: number;
+  /**
+   * Defect 7, a damaged UTF-8 export: rows of UTF-8 objects with one stray byte (0xFF, or an 'é'
+   * written as the Windows-1252 byte 0xE9) in place of a letter; quarantined as INVALID_ENCODING.
+   * The object stays UTF-8: a row is only damaged while the object has more valid multi-byte
+   * characters than stray bytes.
+   */
+  invalidBytes?: number;
 }
 
 export interface GenerateOptions {
@@ -161,6 +168,7 @@ export interface InjectedDefects {
   duplicateRowsWithinFile: number;
   duplicateRowsAcrossFiles: number;
   badValues: number;
+  invalidBytes: number;
 }
 
 /**
@@ -185,7 +193,7 @@ export const TABLE_NAMES = Object.keys(EXPECTED_TABLES) as TableName[];
 export type ExpectedRow = Record<string, string | null>;
 
 /** Why the oracle quarantines a row (the reasons of the README that the generator produces). */
-export type ExpectedRejectReason = 'SHORT_ROW' | 'TRUNCATED_ROW' | 'EXTRA_FIELDS_NO_FIT' | 'EXTRA_FIELDS_AMBIGUOUS';
+export type ExpectedRejectReason = 'SHORT_ROW' | 'TRUNCATED_ROW' | 'EXTRA_FIELDS_NO_FIT' | 'EXTRA_FIELDS_AMBIGUOUS' | 'INVALID_ENCODING';
 
 export interface ExpectedReject {
   key: string;
@@ -194,6 +202,8 @@ export interface ExpectedReject {
   reason: ExpectedRejectReason;
   /** The record's text as written (decoded), without its line break. */
   raw: string;
+  /** The record's bytes exactly as in the object (after gzip), without its line break. */
+  rawBytes: Buffer;
 }
 
 export interface ExpectedValueIssue {
@@ -895,6 +905,7 @@ class Oracle {
 }
 
 interface Rates extends DefectRates {
+  readonly invalidBytes: number;
   /** Probability that an original row gets a copy within the object, and owes one across objects. */
   readonly dupEach: number;
   /** Original rows are 1 - duplicateRows of all rows: row rates are scaled by 1 / that. */
@@ -904,7 +915,7 @@ interface Rates extends DefectRates {
 function emptyInjected(): InjectedDefects {
   return {
     unquotedFreeText: 0, unquotedRepaired: 0, unquotedAmbiguous: 0, unquotedNoColumnFits: 0, strayQuotes: 0, shortRows: 0,
-    truncatedObjects: 0, duplicateRows: 0, duplicateRowsWithinFile: 0, duplicateRowsAcrossFiles: 0, badValues: 0,
+    truncatedObjects: 0, duplicateRows: 0, duplicateRowsWithinFile: 0, duplicateRowsAcrossFiles: 0, badValues: 0, invalidBytes: 0,
   };
 }
 
@@ -920,6 +931,9 @@ class FileWriter {
   readonly lines: string[] = [];
   /** Physical line number of the next entry. */
   private nextLine = 1;
+  /** Valid multi-byte characters written so far, and stray bytes: a damaged object must stay UTF-8. */
+  private multiByte = 0;
+  strayBytes = 0;
   /** Records written, the one held back included. */
   count = 0;
   /** The last record is held back: it may still be truncated. */
@@ -962,6 +976,7 @@ class FileWriter {
     const at = this.nextLine;
     this.lines.push(text);
     this.nextLine += 1;
+    for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f && !STRAY_BYTES.includes(text[i]!)) this.multiByte++;
     for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) this.nextLine++;
     return at;
   }
@@ -969,6 +984,7 @@ class FileWriter {
   /** Writes the line and, unless the object fails, loads or quarantines the row in the oracle. */
   private write(rec: Rec): void {
     if (this.blankEvery > 0 && this.rng.int(this.blankEvery) === 0) this.addLine('');
+    if (rec.load && !this.shape.cp1252 && this.rates.invalidBytes > 0 && this.rng.chance(this.rates.invalidBytes)) rec = this.damaged(rec);
     const line = this.addLine(rec.line);
     if (!this.oracle) return;
     const key = this.expected.key;
@@ -983,8 +999,21 @@ class FileWriter {
     } else {
       this.expected.rowsQuarantined++;
       if (!rec.reason) throw new Error('sample generator: a quarantined record without a reason');
-      this.oracle.rejects.push({ key, line, reason: rec.reason, raw: rec.line });
+      // A stray byte reads as U+FFFD in the quarantined row's text (its exact bytes are kept apart).
+      this.oracle.rejects.push({ key, line, reason: rec.reason, raw: rec.line.replace(STRAY_PATTERN, '\uFFFD'), rawBytes: encodeText(rec.line, this.shape.cp1252) });
     }
+  }
+
+  /** The row with one letter written as a stray byte (defect 7), while the object stays mostly UTF-8. */
+  private damaged(rec: Rec): Rec {
+    const letters: number[] = [];
+    for (let i = 0; i < rec.line.length; i++) if (/[A-Za-z]/.test(rec.line[i]!)) letters.push(i);
+    if (letters.length === 0 || this.strayBytes + 1 >= this.multiByte) return rec;
+    const at = this.rng.pick(letters);
+    this.strayBytes++;
+    this.injected.invalidBytes++;
+    const line = rec.line.slice(0, at) + this.rng.pick(STRAY_BYTES) + rec.line.slice(at + 1);
+    return { ...rec, line, load: false, reason: 'INVALID_ENCODING' };
   }
 
   /**
@@ -1157,8 +1186,23 @@ function clampRate(name: string, value: number | undefined): number {
   return v;
 }
 
+/** Placeholders for the stray bytes of a damaged UTF-8 export: 0xFF and 0xE9 (private-use characters). */
+const STRAY_BYTES = ['\uE000', '\uE001'];
+const STRAY_PATTERN = /[\uE000\uE001]/g;
+const HAS_STRAY = /[\uE000\uE001]/;
+const STRAY_VALUE: Record<string, number> = { '\uE000': 0xff, '\uE001': 0xe9 };
+
 function encodeText(text: string, cp1252: boolean): Buffer {
-  return cp1252 ? V.encodeCp1252(text) : Buffer.from(text, 'utf8');
+  if (cp1252) return V.encodeCp1252(text);
+  if (!HAS_STRAY.test(text)) return Buffer.from(text, 'utf8');
+  const parts: Buffer[] = [];
+  let from = 0;
+  for (const match of text.matchAll(STRAY_PATTERN)) {
+    parts.push(Buffer.from(text.slice(from, match.index), 'utf8'), Buffer.of(STRAY_VALUE[match[0]]!));
+    from = match.index + 1;
+  }
+  parts.push(Buffer.from(text.slice(from), 'utf8'));
+  return Buffer.concat(parts);
 }
 
 type Special = 'empty' | 'header-only' | 'missing-sr';
@@ -1178,6 +1222,7 @@ export function generateExports(options: GenerateOptions): { objects: GeneratedO
     truncatedObjects: clampRate('truncatedObjects', d.truncatedObjects),
     duplicateRows,
     badValues: clampRate('badValues', d.badValues),
+    invalidBytes: clampRate('invalidBytes', d.invalidBytes),
     // Each original row is followed by a copy within the object, and owes a copy across objects,
     // each with this probability: copies are then `duplicateRows` of all rows.
     dupEach: duplicateRows / (2 * (1 - duplicateRows)),
@@ -1295,6 +1340,7 @@ export function generateExports(options: GenerateOptions): { objects: GeneratedO
       injected.truncatedObjects++;
       fileFeatures.push('truncated');
     }
+    if (writer.strayBytes > 0) fileFeatures.push('invalid-bytes');
 
     // The text: header, rows, blank lines, final newline.
     let text = bom + writer.lines.join(eol);

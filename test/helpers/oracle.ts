@@ -1,6 +1,6 @@
 // Comparing what a load left in Postgres with the generator's oracle, value by value and both
 // ways (rows missing and rows that should not be there): every key and business column of the
-// five tables, every quarantined row (object, line, reason, raw text), every recorded value
+// five tables, every quarantined row (object, line, reason, raw text and exact bytes), every recorded value
 // (object, line, column, raw value) and every ledger row. A failure lists the first differences.
 import assert from 'node:assert/strict';
 import pg from 'pg';
@@ -84,14 +84,14 @@ export async function assertMatchesOracle(url: string, expected: Expected, label
     problems.push(...differences.missing.map((line) => `missing row: ${line}`), ...differences.extra.map((line) => `extra row: ${line}`), ...differences.changed);
   }
   await withClient(url, async (client) => {
-    const rejects = await client.query<{ object_key: string; line_number: number; reason: string; raw: string }>(
-      'SELECT object_key, line_number, reason, raw FROM etl_rejects',
+    const rejects = await client.query<{ object_key: string; line_number: number; reason: string; raw: string; raw_bytes: string }>(
+      `SELECT object_key, line_number, reason, raw, encode(raw_bytes, 'hex') AS raw_bytes FROM etl_rejects`,
     );
     problems.push(
       ...compareTuples(
-        'quarantined row',
-        expected.rejects.map((reject) => [reject.key, reject.line, reject.reason, reject.raw]),
-        rejects.rows.map((row) => [row.object_key, row.line_number, row.reason, row.raw]),
+        'quarantined row [key, line, reason, raw text, raw bytes]',
+        expected.rejects.map((reject) => [reject.key, reject.line, reject.reason, reject.raw, reject.rawBytes.toString('hex')]),
+        rejects.rows.map((row) => [row.object_key, row.line_number, row.reason, row.raw, row.raw_bytes]),
       ),
     );
     const issues = await client.query<{ object_key: string; line_number: number; column_name: string; raw_value: string }>(
