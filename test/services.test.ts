@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
 import pg from 'pg';
-import { freshDatabase, helmBin, jaegerUrl, kubectlBin, otlpEndpoint, requireService } from './helpers/services.ts';
+import { freshDatabase, helmBin, jaegerUrl, kubectlBin, otlpEndpoint, prometheusUrl, requireService } from './helpers/services.ts';
 
 const run = promisify(execFile);
 
@@ -75,6 +75,54 @@ test('Jaeger: /api/services answers and lists a service after an OTLP span arriv
     await sleep(200);
   }
   assert.fail(`Jaeger never listed ${service}; it lists ${JSON.stringify(listed)}`);
+});
+
+test('Prometheus: a gauge pushed over OTLP/HTTP is answered by a PromQL query', async () => {
+  const ready = await fetch(`${prometheusUrl()}/-/ready`);
+  assert.equal(ready.status, 200, await ready.text());
+  const suffix = randomBytes(4).toString('hex');
+  const service = `smoke-${suffix}`;
+  const metric = `etl_smoke_gauge_${suffix}`;
+  // ExportMetricsServiceRequest in the OTLP/JSON encoding: one resource, one gauge data point.
+  const sent = await fetch(`${prometheusUrl()}/api/v1/otlp/v1/metrics`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      resourceMetrics: [{
+        resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] },
+        scopeMetrics: [{
+          scope: { name: 'services.test' },
+          metrics: [{
+            name: metric,
+            description: 'smoke test gauge',
+            gauge: {
+              dataPoints: [{
+                timeUnixNano: String(BigInt(Date.now()) * 1_000_000n),
+                asDouble: 42.5,
+                attributes: [{ key: 'table', value: { stringValue: 'tickets' } }],
+              }],
+            },
+          }],
+        }],
+      }],
+    }),
+  });
+  assert.equal(sent.status, 200, await sent.text());
+  type Vector = { status: string; data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } };
+  const deadline = Date.now() + 30_000;
+  let answer: Vector | undefined;
+  while (Date.now() < deadline) {
+    const response = await fetch(`${prometheusUrl()}/api/v1/query?${new URLSearchParams({ query: metric })}`);
+    assert.equal(response.status, 200);
+    answer = (await response.json()) as Vector;
+    if (answer.data.result.length > 0) break;
+    await sleep(250);
+  }
+  assert.deepEqual(answer?.data.result.map((series) => ({ labels: series.metric, value: series.value[1] })), [{
+    // OTLP to Prometheus: service.name becomes job, data point attributes become labels.
+    labels: { __name__: metric, job: service, service_name: service, table: 'tickets' },
+    value: '42.5',
+  }], `Prometheus never answered ${metric} within 30 s`);
 });
 
 test('helm is v4 and kubectl runs', async () => {

@@ -12,6 +12,7 @@ export const TEST_VARS = [
   'TEST_HELM_BIN',
   'TEST_KUBECTL_BIN',
   'TEST_KUBERNETES_VALIDATE_BIN',
+  'TEST_PROMETHEUS_URL',
 ] as const;
 
 export type TestVar = (typeof TEST_VARS)[number];

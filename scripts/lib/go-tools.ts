@@ -1,4 +1,5 @@
-// Builds (or reuses) the pinned Go programs the tests run against: MinIO and Jaeger v2.
+// Builds (or reuses) the pinned Go programs the tests run against: MinIO, Jaeger v2 and
+// Prometheus.
 // A build is checked with `go version -m`, so a binary of another version is never used.
 // Finished builds are also kept in a per-user cache, so a fresh clone on the same machine
 // copies them instead of linking again.
@@ -11,6 +12,9 @@ export const MINIO_MODULE = 'github.com/minio/minio';
 export const MINIO_VERSION = 'v0.0.0-20260212201848-7aac2a2c5b7c';
 export const JAEGER_MODULE = 'github.com/jaegertracing/jaeger';
 export const JAEGER_VERSION = 'v1.76.0';
+export const PROMETHEUS_MODULE = 'github.com/prometheus/prometheus';
+/** Module versions v0.3xx.y are the releases 3.xx.y (v0.316.0 is Prometheus 3.16.0). */
+export const PROMETHEUS_VERSION = 'v0.316.0';
 /** A first build on a 2-core machine takes about 5 to 10 minutes; this is the limit. */
 const BUILD_TIMEOUT_MS = 45 * 60_000;
 const JAEGER_VERSION_FLAG = `${JAEGER_MODULE}/internal/version.latestVersion=${JAEGER_VERSION}`;
@@ -44,6 +48,11 @@ async function isJaeger(binary: string): Promise<boolean> {
   if (!(await buildInfo(binary)).includes(`\tpath\t${JAEGER_MODULE}/cmd/jaeger\n`)) return false;
   const result = await run(binary, ['version']).catch(() => undefined);
   return result?.code === 0 && result.stdout.includes(`"gitVersion":"${JAEGER_VERSION}"`);
+}
+
+async function isPrometheus(binary: string): Promise<boolean> {
+  const info = await buildInfo(binary);
+  return info.includes(`\tpath\t${PROMETHEUS_MODULE}/cmd/prometheus\n`) && info.includes(`\tmod\t${PROMETHEUS_MODULE}\t${PROMETHEUS_VERSION}\t`);
 }
 
 function whichOnPath(name: string): string | undefined {
@@ -94,6 +103,35 @@ export async function ensureMinio(binDir: string, logDir: string, say: (line: st
   const result = await run('go', ['install', `${MINIO_MODULE}@${MINIO_VERSION}`], { env: goEnv({ GOBIN: binDir }), logFile, timeoutMs: BUILD_TIMEOUT_MS });
   if (result.code !== 0 || !await isMinio(target)) {
     throw new Error(`MinIO ${MINIO_VERSION} could not be built (go install exited ${result.code}${result.code === null ? `, stopped after ${BUILD_TIMEOUT_MS / 60_000} minutes` : ''}); see ${logFile}`);
+  }
+  remember(target, cacheName);
+  return target;
+}
+
+/**
+ * Returns the path of a Prometheus binary of the pinned version in binDir, building it when
+ * needed (about 6 minutes and 3 GB of memory on 2 cores). Its go.mod has no replace directives,
+ * so `go install module/cmd/prometheus@version` works. A module build has no web UI assets; the
+ * HTTP API and the OTLP receiver are all the tests use.
+ */
+export async function ensurePrometheus(binDir: string, logDir: string, say: (line: string) => void): Promise<string> {
+  await requireGo('Prometheus');
+  const target = path.join(binDir, 'prometheus');
+  const gopath = await goPath();
+  const cacheName = `prometheus@${PROMETHEUS_VERSION}`;
+  for (const candidate of [target, gopath && path.join(gopath, 'bin', 'prometheus'), path.join(cacheDir, cacheName)]) {
+    if (candidate && await isPrometheus(candidate)) {
+      install(candidate, target);
+      remember(target, cacheName);
+      return target;
+    }
+  }
+  const logFile = path.join(logDir, 'prometheus-build.log');
+  rmSync(logFile, { force: true });
+  say(`building Prometheus ${PROMETHEUS_VERSION} with go install (several minutes the first time on this machine; log: ${logFile})`);
+  const result = await run('go', ['install', `${PROMETHEUS_MODULE}/cmd/prometheus@${PROMETHEUS_VERSION}`], { env: goEnv({ GOBIN: binDir }), logFile, timeoutMs: BUILD_TIMEOUT_MS });
+  if (result.code !== 0 || !await isPrometheus(target)) {
+    throw new Error(`Prometheus ${PROMETHEUS_VERSION} could not be built (go install exited ${result.code}${result.code === null ? `, stopped after ${BUILD_TIMEOUT_MS / 60_000} minutes` : ''}); see ${logFile}`);
   }
   remember(target, cacheName);
   return target;

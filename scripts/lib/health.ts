@@ -34,6 +34,7 @@ export async function unreachable(env: TestEnv): Promise<string[]> {
     [`helm at ${env.TEST_HELM_BIN}`, Promise.resolve(executable(env.TEST_HELM_BIN))],
     [`kubectl at ${env.TEST_KUBECTL_BIN}`, Promise.resolve(executable(env.TEST_KUBECTL_BIN))],
     [`kubernetes-validate at ${env.TEST_KUBERNETES_VALIDATE_BIN}`, Promise.resolve(executable(env.TEST_KUBERNETES_VALIDATE_BIN))],
+    [`Prometheus at ${env.TEST_PROMETHEUS_URL}`, httpOk(`${env.TEST_PROMETHEUS_URL}/-/ready`)],
   ];
   const results = await Promise.all(checks.map(([, check]) => check));
   return checks.filter((_, i) => !results[i]).map(([name]) => name);

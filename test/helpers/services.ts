@@ -13,7 +13,8 @@ export type ServiceVar =
   | 'TEST_JAEGER_URL'
   | 'TEST_HELM_BIN'
   | 'TEST_KUBECTL_BIN'
-  | 'TEST_KUBERNETES_VALIDATE_BIN';
+  | 'TEST_KUBERNETES_VALIDATE_BIN'
+  | 'TEST_PROMETHEUS_URL';
 
 /** The value of a TEST_* variable; throws with the fix when it is not set. */
 export function requireService(name: ServiceVar): string {
@@ -41,6 +42,8 @@ export function s3Settings(): { endpoint: string; region: string; forcePathStyle
 export const otlpEndpoint = (): string => requireService('TEST_OTLP_ENDPOINT');
 /** Jaeger query base URL (GET /api/services, /api/traces?service=...). */
 export const jaegerUrl = (): string => requireService('TEST_JAEGER_URL');
+/** Prometheus base URL: OTLP/HTTP metrics go to /api/v1/otlp/v1/metrics, queries to /api/v1/query. */
+export const prometheusUrl = (): string => requireService('TEST_PROMETHEUS_URL');
 export const helmBin = (): string => requireService('TEST_HELM_BIN');
 export const kubectlBin = (): string => requireService('TEST_KUBECTL_BIN');
 
