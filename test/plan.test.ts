@@ -1,7 +1,9 @@
-// The order a run hands objects to its concurrent loads (src/pipeline/plan.ts, loadOrder).
+// The plan of a run (src/pipeline/plan.ts): which failed objects are tried again, and the order a
+// run hands objects to its concurrent loads (loadOrder).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadOrder } from '../src/pipeline/plan.ts';
+import { loadOrder, planRun } from '../src/pipeline/plan.ts';
+import type { LedgerEntry } from '../src/load/ledger.ts';
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
@@ -22,5 +24,30 @@ describe('loadOrder', () => {
       const order = loadOrder(range(count), workers);
       assert.deepEqual([...order].sort((a, b) => a - b), range(count), `${count} objects, ${workers} workers`);
     }
+  });
+});
+
+describe('planRun: when a failed object is tried again', () => {
+  const now = new Date('2026-06-01T12:00:00Z');
+  const object = (key: string, version = 'v1') => ({ key, version, size: 10, lastModified: new Date('2026-05-01T00:00:00Z') });
+  const failed = (key: string, nextAttemptAt: Date | null, extra: Partial<LedgerEntry> = {}): [string, LedgerEntry] => [
+    key,
+    { objectKey: key, version: 'v1', status: 'failed', errorClass: 'CSV_FORMAT_ERROR', attempts: 1, nextAttemptAt, retryRequested: false, ...extra },
+  ];
+
+  it('its bytes caused it (no next attempt): it waits for a new version; a retry delay: until it passes; etl retry: now', () => {
+    const ledger = new Map<string, LedgerEntry>([
+      failed('same-bytes.csv', null),
+      failed('changed.csv', null),
+      failed('delay-running.csv', new Date('2026-06-01T13:00:00Z')),
+      failed('delay-over.csv', new Date('2026-06-01T11:00:00Z')),
+      failed('forced.csv', null, { retryRequested: true }),
+    ]);
+    const plan = planRun([object('same-bytes.csv'), object('changed.csv', 'v2'), object('delay-running.csv'), object('delay-over.csv'), object('forced.csv')], ledger, now);
+    assert.deepEqual(plan.load.map((entry) => entry.key).sort(), ['changed.csv', 'delay-over.csv', 'forced.csv']);
+    assert.deepEqual(
+      plan.waiting.map((entry) => [entry.object.key, entry.until?.toISOString() ?? 'when it changes']),
+      [['same-bytes.csv', 'when it changes'], ['delay-running.csv', '2026-06-01T13:00:00.000Z']],
+    );
   });
 });

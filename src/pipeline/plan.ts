@@ -1,6 +1,7 @@
 // Which objects a run loads (spec + README "Incremental loading"): data objects only; an object
 // loaded at the same version is skipped; a failed one is retried once its delay has passed, one
-// that lacks required columns only when it changes; `etl retry` overrides both.
+// whose failure its own bytes caused (next_attempt_at NULL) only when it changes; `etl retry`
+// overrides both.
 import { isDataObjectKey } from '../model/export.ts';
 import type { LedgerEntry } from '../load/ledger.ts';
 import type { SourceObject } from '../sources/source.ts';
@@ -24,8 +25,10 @@ export function planRun(objects: readonly SourceObject[], ledger: ReadonlyMap<st
       plan.load.push(object);
     } else if (entry.status === 'loaded') {
       plan.unchanged.push(object);
-    } else if (entry.errorClass === 'MISSING_REQUIRED_COLUMNS' || (entry.nextAttemptAt && entry.nextAttemptAt > now)) {
-      plan.waiting.push({ object, until: entry.errorClass === 'MISSING_REQUIRED_COLUMNS' ? null : entry.nextAttemptAt, errorClass: entry.errorClass });
+    } else if (entry.nextAttemptAt === null || entry.nextAttemptAt > now) {
+      // No next attempt: the failure came from the object's own bytes (no SR Number, unreadable,
+      // too many bad rows), so it waits for a new version; otherwise for its retry delay.
+      plan.waiting.push({ object, until: entry.nextAttemptAt, errorClass: entry.errorClass });
     } else {
       plan.load.push(object);
     }

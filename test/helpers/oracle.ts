@@ -8,16 +8,21 @@ import { EXPECTED_TABLES, TABLE_NAMES, type Expected, type ExpectedRow, type Tab
 
 const SHOWN = 12;
 
-/** Every row of the five tables as text (timestamps ISO, numerics as stored), by table. */
-export async function readTables(url: string): Promise<Record<TableName, ExpectedRow[]>> {
+/**
+ * Every row of the five tables as text (timestamps ISO, numerics as stored), by table; with
+ * `objects`, only the rows those objects won.
+ */
+export async function readTables(url: string, objects?: ReadonlySet<string>): Promise<Record<TableName, ExpectedRow[]>> {
   return withClient(url, async (client) => {
     const out = {} as Record<TableName, ExpectedRow[]>;
     for (const table of TABLE_NAMES) {
       const { key, columns } = EXPECTED_TABLES[table];
       const names = [...key, ...columns];
       // Table and column names are the constants above; no data goes into the SQL.
-      const { rows } = await client.query<ExpectedRow>(`SELECT ${names.map((name) => `${name}::text AS ${name}`).join(', ')} FROM ${table}`);
-      out[table] = rows;
+      const { rows } = await client.query<ExpectedRow & { source_object: string }>(
+        `SELECT ${names.map((name) => `${name}::text AS ${name}`).join(', ')}, source_object FROM ${table}`,
+      );
+      out[table] = rows.filter((row) => !objects || objects.has(row.source_object)).map(({ source_object: _, ...row }) => row);
     }
     return out;
   });
@@ -76,9 +81,11 @@ function compareTuples(what: string, want: readonly unknown[][], got: readonly u
  * Asserts that the database holds exactly what the oracle says: the five tables, the quarantine,
  * the value issues and one ledger row per data object with its status, class and row accounts.
  */
-export async function assertMatchesOracle(url: string, expected: Expected, label = 'the load'): Promise<void> {
+export async function assertMatchesOracle(url: string, expected: Expected, label = 'the load', scope: { objects?: ReadonlySet<string> } = {}): Promise<void> {
   const problems: string[] = [];
-  const tables = await readTables(url);
+  const { objects } = scope;
+  const mine = (row: { object_key: string }) => !objects || objects.has(row.object_key);
+  const tables = await readTables(url, objects);
   for (const table of TABLE_NAMES) {
     const differences = compareRows(table, expected.rows[table], tables[table]);
     problems.push(...differences.missing.map((line) => `missing row: ${line}`), ...differences.extra.map((line) => `extra row: ${line}`), ...differences.changed);
@@ -91,7 +98,7 @@ export async function assertMatchesOracle(url: string, expected: Expected, label
       ...compareTuples(
         'quarantined row [key, line, reason, raw text, raw bytes]',
         expected.rejects.map((reject) => [reject.key, reject.line, reject.reason, reject.raw, reject.rawBytes.toString('hex')]),
-        rejects.rows.map((row) => [row.object_key, row.line_number, row.reason, row.raw, row.raw_bytes]),
+        rejects.rows.filter(mine).map((row) => [row.object_key, row.line_number, row.reason, row.raw, row.raw_bytes]),
       ),
     );
     const issues = await client.query<{ object_key: string; line_number: number; column_name: string; raw_value: string }>(
@@ -101,7 +108,7 @@ export async function assertMatchesOracle(url: string, expected: Expected, label
       ...compareTuples(
         'value issue',
         expected.issues.map((issue) => [issue.key, issue.line, issue.column, issue.raw]),
-        issues.rows.map((row) => [row.object_key, row.line_number, row.column_name, row.raw_value]),
+        issues.rows.filter(mine).map((row) => [row.object_key, row.line_number, row.column_name, row.raw_value]),
       ),
     );
     const files = await client.query<{ object_key: string; status: string; error_class: string | null; rows_read: string; rows_loaded: string; rows_quarantined: string; values_recorded: string }>(
@@ -115,7 +122,7 @@ export async function assertMatchesOracle(url: string, expected: Expected, label
             ? [file.key, 'loaded', null, file.rowsRead, file.rowsLoaded, file.rowsQuarantined, file.valueIssues]
             : [file.key, file.status, file.errorClass ?? null, 0, 0, 0, 0],
         ),
-        files.rows.map((row) => [row.object_key, row.status, row.error_class, Number(row.rows_read), Number(row.rows_loaded), Number(row.rows_quarantined), Number(row.values_recorded)]),
+        files.rows.filter(mine).map((row) => [row.object_key, row.status, row.error_class, Number(row.rows_read), Number(row.rows_loaded), Number(row.rows_quarantined), Number(row.values_recorded)]),
       ),
     );
   });
