@@ -5,7 +5,7 @@
 // died or stopped answering (a cut network, a stalled proxy) means the lock may be gone, and the
 // run stops before another run could overlap it.
 import pg from 'pg';
-import { clientConfig, type ConnectionTimeouts } from './database.ts';
+import { clientConfig, closeClient, type ConnectionTimeouts } from './database.ts';
 
 /** Key of the run lock (any fixed bigint; documented in the README for operators). */
 export const RUN_LOCK_KEY = 7_340_201_000;
@@ -86,7 +86,7 @@ export class RunLock {
       const { rows } = await this.client.query<{ unlocked: boolean }>('SELECT pg_advisory_unlock($1) AS unlocked', [key]);
       return rows[0]?.unlocked === true;
     } finally {
-      await this.client.end().catch(() => {});
+      await closeClient(this.client); // end() could wait forever on a connection that stalled
     }
   }
 
