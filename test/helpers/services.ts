@@ -14,7 +14,8 @@ export type ServiceVar =
   | 'TEST_HELM_BIN'
   | 'TEST_KUBECTL_BIN'
   | 'TEST_KUBERNETES_VALIDATE_BIN'
-  | 'TEST_PROMETHEUS_URL';
+  | 'TEST_PROMETHEUS_URL'
+  | 'TEST_KUBECONFIG';
 
 /** The value of a TEST_* variable; throws with the fix when it is not set. */
 export function requireService(name: ServiceVar): string {
@@ -46,6 +47,10 @@ export const jaegerUrl = (): string => requireService('TEST_JAEGER_URL');
 export const prometheusUrl = (): string => requireService('TEST_PROMETHEUS_URL');
 export const helmBin = (): string => requireService('TEST_HELM_BIN');
 export const kubectlBin = (): string => requireService('TEST_KUBECTL_BIN');
+/** Admin kubeconfig of the local cluster (kube-apiserver v1.34.4 and one real node). */
+export const kubeconfigFile = (): string => requireService('TEST_KUBECONFIG');
+/** The only image the local node has (no registry is reachable): without arguments it pauses, with arguments it prints them and exits 0. */
+export { NODE_IMAGE as localNodeImage } from '../../scripts/lib/kubernetes.ts';
 
 export interface FreshDatabase {
   /** URL of the new database (same server and credentials as TEST_DATABASE_URL). */
