@@ -222,7 +222,7 @@ async function loadObjects(run: Run, plan: Plan): Promise<void> {
     }
   };
   const worker = async (id: number) => {
-    const parser = new ParseThread();
+    const parser = new ParseThread(settings.limits.maxRecordBytes);
     let client: pg.Client | undefined;
     try {
       client = await connectDatabase(settings.databaseUrl, 'etl-load', settings.database);

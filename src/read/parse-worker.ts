@@ -39,8 +39,7 @@ async function readObject(request: ReadRequest): Promise<void> {
   const flush = async () => {
     while (sent - acknowledged >= BATCHES_IN_FLIGHT) await new Promise<void>((resolve) => (onAck = resolve));
     onAck = undefined;
-    const bytes = batch.take();
-    const copy = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) as ArrayBuffer;
+    const copy = batch.takeCopy();
     send({ type: 'batch', bytes: copy, ...counts }, [copy]);
     sent++;
     counts = empty();

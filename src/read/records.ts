@@ -49,6 +49,8 @@ const PARSER_OPTIONS: Options = {
   skip_empty_lines: true,
 };
 
+const PARSE_PIECE_BYTES = 64 * 1024;
+
 export interface ReadOptions {
   /** A record larger than this is given up on (guards memory against a runaway quote). */
   maxRecordBytes: number;
@@ -120,12 +122,16 @@ export class CsvRecordReader {
     for (;;) {
       const step = await iterator.next();
       if (step.done) break;
-      const chunk = step.value;
-      if (chunk.length === 0) continue;
-      this.window.push(chunk);
-      this.windowEnd += chunk.length;
-      this.feed(chunk);
-      yield* this.drain(false);
+      // Parsed a piece at a time: csv-parse turns all it is given into records at once, and
+      // thousands of records waiting to be drained across awaits outlive V8's young generation;
+      // promoted, they grew the heap to 300 MiB on an object of short rows (80 MiB this way).
+      for (let at = 0; at < step.value.length; at += PARSE_PIECE_BYTES) {
+        const piece = step.value.subarray(at, at + PARSE_PIECE_BYTES);
+        this.window.push(piece);
+        this.windowEnd += piece.length;
+        this.feed(piece);
+        yield* this.drain(false);
+      }
     }
     this.ended = true;
     this.feed(undefined);
