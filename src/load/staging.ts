@@ -6,6 +6,7 @@
 // ('q': raw bytes, readable text, reason, detail). So nothing waits in memory for the commit, and
 // the Nth record of the stream is always the object's Nth data row: when Postgres refuses a record
 // ("COPY etl_stage, line N"), a retry of the object can quarantine exactly that row.
+import type { ClientBase } from 'pg';
 import { EXPORT_COLUMNS, type Kind } from '../model/export.ts';
 
 const SQL_TYPE: Record<Kind, string> = {
@@ -31,6 +32,11 @@ export const CREATE_STAGE_SQL = `CREATE TEMPORARY TABLE IF NOT EXISTS ${STAGE_TA
   reason        text,
   detail        text
 ) ON COMMIT DELETE ROWS`;
+
+/** The session's staging table (created once per session; emptied at every commit). */
+export async function createStage(client: ClientBase): Promise<void> {
+  await client.query(CREATE_STAGE_SQL);
+}
 
 const STAGE_COLUMNS = ['record_kind', 'line_number', ...EXPORT_COLUMNS.map((column) => column.field), 'issue_columns', 'issue_values', 'raw', 'raw_text', 'reason', 'detail'];
 

@@ -13,10 +13,11 @@ import { inSpan } from '../telemetry/spans.ts';
 import { ReadSpans } from '../telemetry/read-spans.ts';
 import type { ParseThread, ReadRequest } from '../read/parse-thread.ts';
 import { CopyIn } from '../load/copy-in.ts';
-import { COPY_STAGE_SQL, CREATE_STAGE_SQL } from '../load/staging.ts';
+import { COPY_STAGE_SQL, createStage } from '../load/staging.ts';
 import { mergeStaged } from '../load/merge.ts';
 import { recordFile, type FileOutcome, type RetryPolicy } from '../load/ledger.ts';
 import { keepFailedAttempt, replaceWithStaged } from '../load/quarantine.ts';
+import { begin, commit, rollback } from '../load/transaction.ts';
 import type { LocalCopy, Source, SourceObject } from '../sources/source.ts';
 import { classify, errorMessage, refusedRow, RejectThresholdError, RunAbortedError } from './errors.ts';
 
@@ -98,8 +99,8 @@ async function loadOnce(object: SourceObject, path: string, refused: ReadonlyMap
   const { client } = context;
   const outcome = emptyOutcome();
   try {
-    await client.query('BEGIN');
-    await client.query(CREATE_STAGE_SQL);
+    await begin(client);
+    await createStage(client);
     const failure = (await stageObject(object, path, refused, context, outcome)) ?? overThreshold(object, outcome, context.limits);
     if (failure) {
       // The object fails as a whole; the quarantined rows that explain it stay visible.
@@ -107,7 +108,7 @@ async function loadOnce(object: SourceObject, path: string, refused: ReadonlyMap
       await inSpan('etl.record', { 'etl.file.status': 'failed', 'etl.error.class': failed.errorClass! }, async () => {
         if (failed.errorClass === 'CSV_FORMAT_ERROR') await keepFailedAttempt(client, object);
         await recordFile(client, object, failed, context);
-        await client.query('COMMIT');
+        await commit(client);
       });
       return failed;
     }
@@ -119,11 +120,11 @@ async function loadOnce(object: SourceObject, path: string, refused: ReadonlyMap
     await inSpan('etl.record', { 'etl.file.status': 'loaded', 'etl.rows.quarantined': outcome.rowsQuarantined, 'etl.values.recorded': outcome.valuesRecorded }, async () => {
       await replaceWithStaged(client, object);
       await recordFile(client, object, outcome, context);
-      await client.query('COMMIT');
+      await commit(client);
     });
     return { ...outcome, tables };
   } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
+    await rollback(client);
     if (context.signal.aborted || error instanceof RunAbortedError) throw new RunAbortedError('the run was stopped');
     const row = refusedRow(error);
     if (row && !refused.has(row.ordinal)) return { refused: row };
@@ -231,13 +232,13 @@ async function recordFailure(object: SourceObject, context: FileContext, outcome
   const { client } = context;
   try {
     await inSpan('etl.record', { 'etl.file.status': 'failed', 'etl.error.class': failed.errorClass! }, async () => {
-      await client.query('BEGIN');
+      await begin(client);
       await recordFile(client, object, failed, context);
-      await client.query('COMMIT');
+      await commit(client);
     });
     return failed;
   } catch (recordError) {
-    await client.query('ROLLBACK').catch(() => {});
+    await rollback(client);
     // The ledger cannot be written: the run cannot account for what it does, so it stops.
     return { ...failed, errorClass: 'DATABASE_CONNECTION_ERROR', errorMessage: `${failed.errorMessage}; recording that failed too: ${errorMessage(recordError)}`, fatal: true };
   }

@@ -15,6 +15,7 @@ import { RunLock } from '../load/lock.ts';
 import { failedFiles, markGone, readLedger } from '../load/ledger.ts';
 import { abandonedRuns, closeAbandonedRun, finishRun, insertRun } from '../load/runs.ts';
 import { closeClient, connectDatabase } from '../load/database.ts';
+import { cancelBackend } from '../load/transaction.ts';
 import { openSource } from '../sources/index.ts';
 import { SourceError, type Source, type SourceObject } from '../sources/source.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -262,7 +263,7 @@ async function cancelStatement(runClient: pg.Client, client: pg.Client): Promise
   const pid = (client as unknown as { processID: number | null }).processID;
   try {
     if (pid === null) throw new Error('no backend');
-    await runClient.query('SELECT pg_cancel_backend($1)', [pid]);
+    await cancelBackend(runClient, pid);
   } catch {
     await closeClient(client);
   }
