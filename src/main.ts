@@ -51,8 +51,9 @@ ${Object.entries(COMMANDS)
 
 ${GLOBAL_OPTIONS}
 
-Exit codes: 0 done (quarantined rows are not a failure), 1 a file failed or a fatal error,
-2 bad configuration.`;
+Exit codes: 0 done (quarantined rows are not a failure), 1 the run could not go on (database or
+source unreachable, connection lost, a signal), 2 bad configuration, 3 objects failed (in this run
+or still failed from an earlier one).`;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
+import { EXIT } from '../src/commands/context.ts';
 import {
   chartDir, K8S_NAMESPACE, k8sDir, parseManifests, plainManifestDrift, renderChart, root, runHelm, tryRenderChart,
   type K8sObject,
@@ -397,11 +398,12 @@ describe('helm chart', () => {
     assert.equal('activeDeadlineSeconds' in suspended.spec.jobTemplate.spec, false);
   });
 
-  it('fails the Job at once on exit code 2 (bad configuration) and ignores disruptions', () => {
+  it('fails the Job at once on exit codes 2 (bad configuration) and 3 (objects failed), and ignores disruptions', () => {
     const job = cronJob(render());
     assert.deepEqual(job.spec.jobTemplate.spec.podFailurePolicy, {
       rules: [
-        { action: 'FailJob', onExitCodes: { containerName: 'etl', operator: 'In', values: [2] } },
+        // The application's own codes (src/commands/context.ts), so the chart cannot drift from them.
+        { action: 'FailJob', onExitCodes: { containerName: 'etl', operator: 'In', values: [EXIT.config, EXIT.objectsFailed] } },
         { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
       ],
     });

@@ -79,14 +79,14 @@ test('etl retry marks a failed object to load on the next run', async (t) => {
   });
   writeFileSync(path.join(dir, 'bad.csv'), 'Ticket,Status\n1,Open\n');
   const env = { DATABASE_URL: db.url, ETL_SOURCE: dir, ETL_STATE_DIR: path.join(dir, 'state') };
-  assert.equal((await runCli(['run'], env)).code, 1);
+  assert.equal((await runCli(['run'], env)).code, 3, 'an object failed: exit 3');
   const waiting = await runCli(['run'], env);
-  assert.equal(waiting.code, 0, 'MISSING_REQUIRED_COLUMNS waits for the object to change');
+  assert.equal(waiting.code, 3, 'MISSING_REQUIRED_COLUMNS waits for the object to change, and the object is still failed: exit 3 again');
   assert.equal(waiting.logs.find((line) => line.msg === 'run planned')?.to_load, 0);
   const retry = await runCli(['retry', 'bad.csv'], env);
   assert.equal(retry.code, 0);
   assert.match(retry.stdout, /1 object\(s\) will be loaded by the next run/);
   const again = await runCli(['run'], env);
   assert.equal(again.logs.find((line) => line.msg === 'run planned')?.to_load, 1);
-  assert.equal(again.code, 1, 'still failing: the file did not change');
+  assert.equal(again.code, 3, 'still failing: the file did not change');
 });

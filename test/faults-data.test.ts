@@ -1,6 +1,6 @@
 // Bad exports cannot stop the pipeline (issue: "every failure ends in an accounted object"). A
 // healthy generated set and one object per data fault, from a folder and from MinIO, through the
-// CLI into the real Postgres: the run exits 1 (objects failed) without a stack trace, every object
+// CLI into the real Postgres: the run exits 3 (objects failed) without a stack trace, every object
 // is in the ledger with the right status and class, the healthy objects load exactly as the oracle
 // says, the faulty rows are quarantined with their exact bytes, no run is left 'running', and a
 // second run changes nothing.
@@ -142,8 +142,8 @@ for (const where of ['folder', 's3'] as const) {
       for (const folder of [dir, stateDir]) if (folder) await rm(folder, { recursive: true, force: true });
     });
 
-    it('the run ends with exit 1 (objects failed) and no stack trace', () => {
-      assert.equal(first.code, 1, first.stdout.slice(-3000) + first.stderr);
+    it('the run ends with exit 3 (objects failed) and no stack trace', () => {
+      assert.equal(first.code, 3, first.stdout.slice(-3000) + first.stderr);
       assertNoStackTrace(first);
       const summary = first.logs.find((line) => line.summary !== undefined)?.summary as { status: string; files: { failed: number } } | undefined;
       assert.equal(summary?.status, 'failed');
@@ -201,6 +201,7 @@ for (const where of ['folder', 's3'] as const) {
       const before = await snapshot(db.url);
       const second = await runCli(['run'], env);
       assertNoStackTrace(second);
+      assert.equal(second.code, 3, 'the failed objects are still failed');
       assert.equal(second.logs.find((line) => line.msg === 'run planned')?.to_load, 0, 'the failed objects wait for a new version');
       assert.deepEqual(await snapshot(db.url), before);
     });

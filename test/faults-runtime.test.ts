@@ -145,7 +145,7 @@ describe('a state dir on a tiny file system, and an S3 object larger than it', (
     for (const object of [...small.objects, big]) await bucket.put(PREFIX + object.key, object.body);
     const env = { ...s3Env(bucket.name, PREFIX), DATABASE_URL: db.url, ETL_STATE_DIR: mount, ETL_LOAD_CONCURRENCY: '1' };
     const result = await runCli(['run'], env);
-    assert.equal(result.code, 1, result.stdout.slice(-2000));
+    assert.equal(result.code, 3, result.stdout.slice(-2000));
     assertNoStackTrace(result);
     const [failed] = await query<{ status: string; error_class: string; error_message: string }>(db.url, 'SELECT status, error_class, error_message FROM etl_files WHERE object_key = $1', [big.key]);
     assert.equal(failed!.status, 'failed');

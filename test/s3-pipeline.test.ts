@@ -101,7 +101,7 @@ for (const [setName, options] of SETS) describe(`${setName} generated exports in
   it('the first run loads every row as the oracle says, one ledger row per data object, and leaves no local copy', async () => {
     const result = await runCli(['run'], env);
     const failures = expected.files.filter((file) => file.status === 'failed').length;
-    assert.equal(result.code, failures > 0 ? 1 : 0, explain(result));
+    assert.equal(result.code, failures > 0 ? 3 : 0, explain(result));
     assert.deepEqual(await tableCounts(db.url), expected.tables);
     await assertMatchesOracle(db.url, expected, `the ${setName} set from S3`);
     const files = await ledger(db.url);
@@ -116,7 +116,7 @@ for (const [setName, options] of SETS) describe(`${setName} generated exports in
   it('a second run changes nothing: every row, lineage, loaded_at and ledger row the same', async () => {
     const before = await snapshot(db.url);
     const result = await runCli(['run'], env);
-    assert.equal(result.code, 0, explain(result));
+    assert.equal(result.code, expected.files.some((file) => file.status === 'failed') ? 3 : 0, explain(result));
     const summary = summaryOf(result);
     assert.equal(summary.files.loaded, 0);
     assert.equal(summary.files.failed, 0);
@@ -210,13 +210,13 @@ describe('incremental loading and faults on MinIO', () => {
     const key = '2024/no sr.csv';
     await bucket.put(PREFIX + key, csv([['x', 'Open', '0009']], 'Ticket,SR Status,Account Number,Customer Name'));
     let result = await runCli(['run'], env);
-    assert.equal(result.code, 1, explain(result));
+    assert.equal(result.code, 3, explain(result));
     let row = (await ledger(db.url)).get(key)!;
     assert.equal(row.error_class, 'MISSING_REQUIRED_COLUMNS');
     assert.equal(row.delay_seconds, null, 'no retry time: it waits for a new version');
 
     result = await runCli(['run'], env);
-    assert.equal(result.code, 0, explain(result));
+    assert.equal(result.code, 3, `waiting, and still failed: ${explain(result)}`);
     assert.equal(summaryOf(result).files.waiting, 1);
     assert.equal((await ledger(db.url)).get(key)!.attempts, 1, 'not tried again');
 
@@ -238,7 +238,7 @@ describe('incremental loading and faults on MinIO', () => {
 
     proxy.cutAfter(60_000, key);
     let result = await runCli(['run'], viaProxy);
-    assert.equal(result.code, 1, explain(result));
+    assert.equal(result.code, 3, explain(result));
     let summary = summaryOf(result);
     assert.equal(summary.files.loaded, 1, 'the run went on with the next object');
     assert.equal(summary.failed_files.length, 1);
@@ -255,7 +255,7 @@ describe('incremental loading and faults on MinIO', () => {
 
     // Not due yet: the next run leaves it alone.
     result = await runCli(['run'], viaProxy);
-    assert.equal(result.code, 0, explain(result));
+    assert.equal(result.code, 3, `waiting, and still failed: ${explain(result)}`);
     assert.equal(summaryOf(result).files.waiting, 1);
 
     // Forced, and cut again: two attempts, the delay doubled.
@@ -265,7 +265,7 @@ describe('incremental loading and faults on MinIO', () => {
     proxy.requests.length = 0;
     proxy.cutAfter(60_000, key);
     result = await runCli(['run'], viaProxy);
-    assert.equal(result.code, 1, explain(result));
+    assert.equal(result.code, 3, explain(result));
     row = (await ledger(db.url)).get(key)!;
     assert.equal(row.attempts, 2);
     assert.equal(row.delay_seconds, 1200);

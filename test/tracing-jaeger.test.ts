@@ -120,8 +120,8 @@ describe('a run with one failing file, read back from Jaeger', () => {
     for (const folder of [dir, stateDir]) if (folder) rmSync(folder, { recursive: true, force: true });
   });
 
-  test('the run exits 1 (a file failed) and tracing printed nothing', () => {
-    assert.equal(result.code, 1, result.stderr);
+  test('the run exits 3 (a file failed) and tracing printed nothing', () => {
+    assert.equal(result.code, 3, result.stderr);
     assert.equal(result.stderr, '');
   });
 

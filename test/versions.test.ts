@@ -40,7 +40,7 @@ describe('a failed attempt at a new version', () => {
     // Version 2 is mostly short rows: it fails over the threshold; its rows are not loaded.
     write(ws, 'a.csv', ['100,Closed,0042,Acme,1', ...Array.from({ length: 9 }, (_, i) => `${200 + i},bad`)], '2024-02-01T00:00:00Z');
     const failed = await runCli(['run'], env(ws));
-    assert.equal(failed.code, 1);
+    assert.equal(failed.code, 3);
     const [ledger] = await query<{ status: string; version: string; loaded_version: string }>(ws.db.url, `SELECT status, version, loaded_version FROM etl_files WHERE object_key = 'a.csv'`);
     assert.equal(ledger!.status, 'failed');
     assert.notEqual(ledger!.version, v1!.version);

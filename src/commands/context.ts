@@ -13,5 +13,15 @@ export interface CommandContext {
   print: (text: string) => void;
 }
 
-/** Exit codes: 0 done (quarantined rows are not failure), 1 a file failed or a fatal error, 2 bad configuration. */
-export const EXIT = { ok: 0, failed: 1, config: 2 } as const;
+/**
+ * Exit codes, the contract with Kubernetes (the chart's podFailurePolicy fails the Job on 2 and 3
+ * at once; 1 is worth another pod):
+ *   0  done: every object loaded or unchanged (quarantined rows are not a failure), or another run
+ *      holds the lock
+ *   1  the run could not go on: the database or the source unreachable, the connection lost,
+ *      stopped by a signal
+ *   2  bad configuration
+ *   3  objects failed: in this run, or failed earlier and still failed in the ledger (waiting for a
+ *      retry or a new version), so a retried pod fails too and the Job ends Failed
+ */
+export const EXIT = { ok: 0, failed: 1, config: 2, objectsFailed: 3 } as const;

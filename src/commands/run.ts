@@ -1,12 +1,14 @@
-import { runPipeline } from '../pipeline/run.ts';
+import { runPipeline, type RunSummary } from '../pipeline/run.ts';
 import { EXIT, type CommandContext } from './context.ts';
 
 export const runHelp = `Usage: etl run [options]
 
 Loads every new or changed export object from the source into Postgres, one transaction per
-object, then writes the run summary. Exits 0 when every object loaded (quarantined rows are not a
-failure), 1 when an object failed or the run could not go on. When another run holds the run lock,
-it says so and exits 0 without touching data.`;
+object, then writes the run summary. Exit codes: 0 every object loaded or unchanged (quarantined
+rows are not a failure; also when another run holds the run lock: this one says so and touches
+nothing), 1 the run could not go on (database or source unreachable, connection lost, stopped by
+a signal), 3 objects failed, in this run or still from earlier ones (see failed_files_log.json,
+\`etl status\`).`;
 
 export async function runCommand(context: CommandContext): Promise<number> {
   const summary = await runPipeline(context.settings, context.logger, { signal: context.signal });
@@ -29,5 +31,13 @@ export async function runCommand(context: CommandContext): Promise<number> {
       `${rows.read} rows read, ${rows.loaded} loaded, ${rows.quarantined} quarantined`,
   );
   if (summary.error) context.logger.error(summary.error);
-  return summary.status === 'ok' ? EXIT.ok : EXIT.failed;
+  return exitCode(summary);
+}
+
+/** The exit code of a finished run (commands/context.ts: EXIT). */
+export function exitCode(summary: RunSummary): number {
+  if (summary.status === 'locked') return EXIT.ok;
+  if (summary.status === 'aborted' || summary.error !== undefined) return EXIT.failed;
+  if (summary.files.failed > 0 || summary.files.failed_in_ledger > 0) return EXIT.objectsFailed;
+  return EXIT.ok;
 }

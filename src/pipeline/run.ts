@@ -348,7 +348,9 @@ async function summarise(run: Run, lock: RunLock): Promise<void> {
     summary.status = 'failed';
   }
   try {
-    await writeJsonAtomic(path.join(run.settings.stateDir, 'failed_files_log.json'), { updated_at: new Date().toISOString(), failed_files: await failedFiles(run.client) });
+    const failed = await failedFiles(run.client);
+    summary.files.failed_in_ledger = failed.length;
+    await writeJsonAtomic(path.join(run.settings.stateDir, 'failed_files_log.json'), { updated_at: new Date().toISOString(), failed_files: failed });
   } catch (error) {
     run.logger.warn({ err: errorMessage(error) }, 'could not write failed_files_log.json');
   }

@@ -13,7 +13,18 @@ export interface RunSummary {
   finished_at: string;
   duration_seconds: number;
   source: string;
-  files: { listed: number; planned: number; loaded: number; failed: number; unchanged: number; waiting: number; skipped: number; gone: number };
+  files: {
+    listed: number;
+    planned: number;
+    loaded: number;
+    failed: number;
+    unchanged: number;
+    waiting: number;
+    skipped: number;
+    gone: number;
+    /** Objects whose latest attempt failed, in the ledger after the run (this run's and earlier ones). */
+    failed_in_ledger: number;
+  };
   rows: { read: number; loaded: number; quarantined: number; repaired: number; values_recorded: number };
   rows_per_second: number;
   failed_files: Array<{ key: string; error_class: string; message: string }>;
@@ -32,7 +43,7 @@ export function newSummary(runId: string, span: Span, started: Date): RunSummary
     finished_at: started.toISOString(),
     duration_seconds: 0,
     source: '',
-    files: { listed: 0, planned: 0, loaded: 0, failed: 0, unchanged: 0, waiting: 0, skipped: 0, gone: 0 },
+    files: { listed: 0, planned: 0, loaded: 0, failed: 0, unchanged: 0, waiting: 0, skipped: 0, gone: 0, failed_in_ledger: 0 },
     rows: { read: 0, loaded: 0, quarantined: 0, repaired: 0, values_recorded: 0 },
     rows_per_second: 0,
     failed_files: [],
