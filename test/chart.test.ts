@@ -461,6 +461,18 @@ describe('helm chart', () => {
     assert.equal(classes('gp3').storageClassName, 'gp3');
   });
 
+  it('sends the run metrics only where they are asked for: a metrics endpoint, or a collector at the trace endpoint', () => {
+    const jaegerOnly = cronJob(render({ otel: { endpoint: 'http://jaeger-collector.observability:4318' } }));
+    assert.equal(envOf(jaegerOnly, 'OTEL_METRICS_EXPORTER')?.value, 'none', 'Jaeger takes no metrics');
+    const prometheus = cronJob(render({ otel: { endpoint: 'http://jaeger:4318', metrics: { endpoint: 'http://prometheus.monitoring:9090/api/v1/otlp/v1/metrics' } } }));
+    assert.equal(envOf(prometheus, 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT')?.value, 'http://prometheus.monitoring:9090/api/v1/otlp/v1/metrics');
+    assert.equal(envOf(prometheus, 'OTEL_METRICS_EXPORTER'), undefined);
+    const collector = cronJob(render({ otel: { endpoint: 'http://otel-collector:4318', metrics: { toTraceEndpoint: true } } }));
+    assert.equal(envOf(collector, 'OTEL_METRICS_EXPORTER'), undefined);
+    assert.equal(envOf(collector, 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT'), undefined);
+    assert.equal(tryRenderChart({ helm: helm(), values: { otel: { metrics: { endpoint: 'prometheus:9090' } } } }).ok, false, 'the endpoint must be a URL');
+  });
+
   it('sets the OpenTelemetry endpoint, service name and resource attributes from the downward API', () => {
     const job = cronJob(render({ otel: { endpoint: 'http://jaeger-collector.observability:4318', resourceAttributes: { 'deployment.environment': 'prod' } } }));
     assert.equal(envOf(job, 'OTEL_EXPORTER_OTLP_ENDPOINT')?.value, 'http://jaeger-collector.observability:4318');

@@ -66,6 +66,8 @@ function runEnv(db: FreshDatabase, source: string, stateDir: string, service: st
     DATABASE_URL: db.url,
     ETL_STATE_DIR: stateDir,
     OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint(),
+    // Jaeger takes traces only: a traces-only backend turns the run's metrics off (README, Tracing).
+    OTEL_METRICS_EXPORTER: 'none',
     OTEL_SERVICE_NAME: service,
     ...extra,
   };

@@ -1,4 +1,5 @@
 import { runPipeline, type RunSummary } from '../pipeline/run.ts';
+import { sendRunMetrics } from '../telemetry/metrics.ts';
 import { EXIT, type CommandContext } from './context.ts';
 
 export const runHelp = `Usage: etl run [options]
@@ -31,7 +32,10 @@ export async function runCommand(context: CommandContext): Promise<number> {
       `${rows.read} rows read, ${rows.loaded} loaded, ${rows.quarantined} quarantined`,
   );
   if (summary.error) context.logger.error(summary.error);
-  return exitCode(summary);
+  // Once, at the end, before the process exits; bounded in time, never the run's failure.
+  const code = exitCode(summary);
+  await sendRunMetrics(summary, code);
+  return code;
 }
 
 /** The exit code of a finished run (commands/context.ts: EXIT). */

@@ -17,6 +17,12 @@ export async function finishRun(client: ClientBase, runId: string, finishedAt: s
   await client.query(`UPDATE etl_runs SET finished_at = $2, status = $3, summary = $4 WHERE run_id = $1`, [runId, finishedAt, status, summary]);
 }
 
+/** When the last run that ended 'ok' finished (null when none has). */
+export async function lastSuccess(client: ClientBase): Promise<Date | null> {
+  const { rows } = await client.query<{ at: Date | null }>(`SELECT max(finished_at) AS at FROM etl_runs WHERE status = 'ok'`);
+  return rows[0]?.at ?? null;
+}
+
 /** Runs left 'running' by a process that is gone (the caller holds the run lock, so none is alive). */
 export async function abandonedRuns(client: ClientBase): Promise<Array<{ run_id: string; started_at: Date }>> {
   const { rows } = await client.query<{ run_id: string; started_at: Date }>(`SELECT run_id, started_at FROM etl_runs WHERE status = 'running'`);

@@ -13,7 +13,7 @@ import type { Settings } from '../config/load.ts';
 import { migrate } from '../load/migrate.ts';
 import { RunLock } from '../load/lock.ts';
 import { failedFiles, markGone, readLedger } from '../load/ledger.ts';
-import { abandonedRuns, closeAbandonedRun, finishRun, insertRun } from '../load/runs.ts';
+import { abandonedRuns, closeAbandonedRun, finishRun, insertRun, lastSuccess } from '../load/runs.ts';
 import { closeClient, connectDatabase } from '../load/database.ts';
 import { cancelBackend } from '../load/transaction.ts';
 import { openSource } from '../sources/index.ts';
@@ -346,6 +346,11 @@ async function summarise(run: Run, lock: RunLock): Promise<void> {
     summary.error = lock.lost ? 'the connection holding the run lock was lost' : 'the run was stopped by a signal';
   } else if (summary.status === 'ok' && summary.files.failed > 0) {
     summary.status = 'failed';
+  }
+  try {
+    summary.last_success_at = summary.status === 'ok' ? new Date().toISOString() : ((await lastSuccess(run.client))?.toISOString() ?? null);
+  } catch {
+    // the run's connection is gone: the metric is left out
   }
   try {
     const failed = await failedFiles(run.client);

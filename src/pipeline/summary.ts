@@ -27,6 +27,8 @@ export interface RunSummary {
   };
   rows: { read: number; loaded: number; quarantined: number; repaired: number; values_recorded: number };
   rows_per_second: number;
+  /** When the last successful run (this one, when it succeeded) finished; null when none has. */
+  last_success_at: string | null;
   failed_files: Array<{ key: string; error_class: string; message: string }>;
   skipped_objects: Array<{ key: string; reason: string }>;
   loaded_files: Array<{ key: string; rows_read: number; rows_loaded: number; rows_quarantined: number; extra_columns: string[] }>;
@@ -46,6 +48,7 @@ export function newSummary(runId: string, span: Span, started: Date): RunSummary
     files: { listed: 0, planned: 0, loaded: 0, failed: 0, unchanged: 0, waiting: 0, skipped: 0, gone: 0, failed_in_ledger: 0 },
     rows: { read: 0, loaded: 0, quarantined: 0, repaired: 0, values_recorded: 0 },
     rows_per_second: 0,
+    last_success_at: null,
     failed_files: [],
     skipped_objects: [],
     loaded_files: [],

@@ -26,7 +26,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { context, diag, DiagLogLevel, trace, type Attributes, type DiagLogger } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { defaultResource, detectResources, resourceAttributesEnvDetector, resourceFromAttributes, serviceNameEnvDetector } from '@opentelemetry/resources';
+import { defaultResource, detectResources, resourceAttributesEnvDetector, resourceFromAttributes, serviceNameEnvDetector, type Resource } from '@opentelemetry/resources';
 import { TracerProvider } from '@opentelemetry/sdk-trace';
 import type * as SdkNode from '@opentelemetry/sdk-node';
 import type * as OtlpHttp from '@opentelemetry/exporter-trace-otlp-http';
@@ -77,8 +77,7 @@ export function startTelemetry(): TelemetryState {
       // Spans are recorded for their ids (logs, summary) and dropped when they end.
       const contextManager = new AsyncLocalStorageContextManager().enable();
       context.setGlobalContextManager(contextManager);
-      // The same resource the SDK would build from OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES.
-      const provider = new TracerProvider({ resource: resource.merge(detectResources({ detectors: [resourceAttributesEnvDetector, serviceNameEnvDetector] })), spanProcessors: [] });
+      const provider = new TracerProvider({ resource: telemetryResource(env), spanProcessors: [] });
       trace.setGlobalTracerProvider(provider);
       sdk = provider;
     } else {
@@ -155,6 +154,16 @@ export function chooseExportMode(env: Env): ExportMode {
 }
 
 /**
+ * The resource of the run's spans and metrics: the same the SDK builds from OTEL_SERVICE_NAME and
+ * OTEL_RESOURCE_ATTRIBUTES, over baseResourceAttributes.
+ */
+export function telemetryResource(env: Env = process.env): Resource {
+  return defaultResource()
+    .merge(resourceFromAttributes(baseResourceAttributes(env)))
+    .merge(detectResources({ detectors: [resourceAttributesEnvDetector, serviceNameEnvDetector] }));
+}
+
+/**
  * The lowest-priority resource attributes: OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME (read by
  * the SDK's environment detector) override every one of them.
  */
@@ -212,9 +221,15 @@ function isTrue(value: string | undefined): boolean {
 const warned = new Set<string>();
 
 function warn(message: string): void {
-  if (warned.has(message) || warned.size >= 5) return;
-  warned.add(message);
-  process.stderr.write(JSON.stringify({ level: 'warn', time: new Date().toISOString(), msg: `tracing: ${message}` }) + '\n');
+  telemetryWarning('tracing', message);
+}
+
+/** One warning line on stderr (JSON), each message once, at most five per prefix. */
+export function telemetryWarning(prefix: 'tracing' | 'metrics', message: string): void {
+  const line = `${prefix}: ${message}`;
+  if (warned.has(line) || [...warned].filter((seen) => seen.startsWith(`${prefix}:`)).length >= 5) return;
+  warned.add(line);
+  process.stderr.write(JSON.stringify({ level: 'warn', time: new Date().toISOString(), msg: line }) + '\n');
 }
 
 function stderrDiagLogger(): DiagLogger {

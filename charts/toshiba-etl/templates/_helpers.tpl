@@ -153,6 +153,14 @@ Environment of the etl container (the CronJob's and the test pod's).
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
   value: {{ . | quote }}
 {{- end }}
+{{- if .Values.otel.metrics.endpoint }}
+- name: OTEL_EXPORTER_OTLP_METRICS_ENDPOINT
+  value: {{ .Values.otel.metrics.endpoint | quote }}
+{{- else if not .Values.otel.metrics.toTraceEndpoint }}
+{{- /* otel.endpoint is usually Jaeger, which takes no metrics: none are sent there unless asked. */}}
+- name: OTEL_METRICS_EXPORTER
+  value: "none"
+{{- end }}
 {{- $attrs := list "k8s.pod.name=$(K8S_POD_NAME)" "k8s.namespace.name=$(K8S_NAMESPACE_NAME)" "k8s.node.name=$(K8S_NODE_NAME)" "k8s.job.name=$(K8S_JOB_NAME)" (printf "k8s.cronjob.name=%s" (include "toshiba-etl.fullname" .)) }}
 {{- range $key, $value := .Values.otel.resourceAttributes }}
 {{- $attrs = append $attrs (printf "%s=%s" $key (toString $value)) }}
