@@ -492,6 +492,24 @@ describe('helm chart', () => {
     assert.equal(envOf(off, 'OTEL_RESOURCE_ATTRIBUTES'), undefined);
   });
 
+  it('renders the alerts as a PrometheusRule only when asked, with the release names in every expression', () => {
+    assert.equal(find(render(), 'PrometheusRule'), undefined, 'off by default');
+    const rule = find(render({ alerts: { enabled: true, labels: { release: 'kube-prometheus-stack' }, noSuccessForHours: 30 }, otel: { serviceName: 'etl-prod' } }), 'PrometheusRule') as
+      | (K8sObject & { spec: { groups: Array<{ rules: Array<{ alert: string; expr: string; labels: Record<string, string> }> }> } })
+      | undefined;
+    assert.ok(rule);
+    assert.equal(rule.apiVersion, 'monitoring.coreos.com/v1');
+    assert.equal(rule.metadata.labels?.release, 'kube-prometheus-stack');
+    const rules = rule.spec.groups.flatMap((group) => group.rules);
+    assert.deepEqual(rules.map((entry) => entry.alert), ['ToshibaEtlJobFailed', 'ToshibaEtlNoSuccessfulRun', 'ToshibaEtlRunTooLong', 'ToshibaEtlObjectsFailed']);
+    const expr = Object.fromEntries(rules.map((entry) => [entry.alert, entry.expr]));
+    assert.match(expr.ToshibaEtlJobFailed!, /kube_job_failed\{namespace="data", condition="true"\}.*owner_name="etl-toshiba-etl"/);
+    assert.match(expr.ToshibaEtlNoSuccessfulRun!, /etl_last_success_time_seconds\{job="etl-prod"\}\[30h\]/);
+    assert.match(expr.ToshibaEtlNoSuccessfulRun!, /> 108000/);
+    assert.match(expr.ToshibaEtlObjectsFailed!, /etl_objects_failed\{job="etl-prod"\}/);
+    assert.ok(rules.every((entry) => entry.labels.severity === 'warning'));
+  });
+
   it('renders every scheduling and extension value into valid objects', () => {
     const objects = render({
       image: { repository: 'registry.example/etl', digest: `sha256:${'a'.repeat(64)}`, pullPolicy: 'Always' },

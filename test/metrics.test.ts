@@ -1,6 +1,7 @@
 // The run's metrics over OTLP, read back from a real Prometheus (its OTLP receiver, started by
 // `npm run services:up`) with PromQL, as an alert rule would: the files and rows of each run, the
-// objects failed in the ledger, the time of the last successful run. Nothing is sent without an
+// objects failed in the ledger, the time of the last successful run; and the chart's alert
+// expressions evaluated against them (firing, then resolved). Nothing is sent without an
 // endpoint, and an endpoint that does not answer costs a bounded wait and one warning.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +14,8 @@ import { generateExports, writeExports } from '../src/sample/generator.ts';
 import { metricsDestination } from '../src/telemetry/metrics.ts';
 import { DEFAULT_FLUSH_TIMEOUT_MS } from '../src/telemetry/tracing.ts';
 import { runCli, type CliResult } from './helpers/cli.ts';
-import { freshDatabase, prometheusUrl } from './helpers/services.ts';
+import { freshDatabase, helmBin, prometheusUrl } from './helpers/services.ts';
+import { renderChart } from '../scripts/render-k8s.ts';
 
 interface Sample {
   metric: Record<string, string>;
@@ -36,6 +38,14 @@ async function until(query: string, ready: (samples: Sample[]) => boolean): Prom
     assert.ok(Date.now() < deadline, `Prometheus at ${prometheusUrl()} never answered ${query} as expected: ${JSON.stringify(samples)}`);
     await sleep(300);
   }
+}
+
+/** The expressions of the chart's PrometheusRule (helm template, alerts on) for this service name. */
+function chartAlerts(service: string): Record<string, string> {
+  const rule = renderChart({ helm: helmBin(), release: 'etl', namespace: 'data', values: { alerts: { enabled: true }, otel: { serviceName: service } } }).find(
+    (object) => object.kind === 'PrometheusRule',
+  ) as unknown as { spec: { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> } };
+  return Object.fromEntries(rule.spec.groups.flatMap((group) => group.rules).map((entry) => [entry.alert, entry.expr]));
 }
 
 const byLabel = (samples: Sample[], label: string) => Object.fromEntries(samples.map((sample) => [sample.metric[label], Number(sample.value[1])]));
@@ -77,6 +87,11 @@ describe('run metrics in Prometheus', () => {
     const duration = await promql(`etl_run_duration_seconds{job="${service}"}`);
     assert.ok(duration.length === 1 && Number(duration[0]!.value[1]) > 0);
     assert.deepEqual(await promql(`etl_last_success_time_seconds{job="${service}"}`), [], 'no run has succeeded yet');
+    // The chart's alerts, evaluated as Prometheus would: the failed object and the missing success fire.
+    const alerts = chartAlerts(service);
+    assert.equal((await promql(alerts.ToshibaEtlObjectsFailed!)).length, 1, 'ToshibaEtlObjectsFailed fires');
+    assert.equal((await promql(alerts.ToshibaEtlNoSuccessfulRun!)).length, 1, 'ToshibaEtlNoSuccessfulRun fires');
+    for (const name of ['ToshibaEtlJobFailed', 'ToshibaEtlRunTooLong']) assert.deepEqual(await promql(alerts[name]!), [], `${name} is valid PromQL (no kube-state-metrics here)`);
 
     // Run 2: the failed object is removed from the source (gone): nothing failed any more.
     const failed = expected.files.find((file) => file.status === 'failed')!;
@@ -90,6 +105,8 @@ describe('run metrics in Prometheus', () => {
     const lastSuccess = await promql(`etl_last_success_time_seconds{job="${service}"}`);
     assert.equal(lastSuccess.length, 1);
     assert.ok(Math.abs(Number(lastSuccess[0]!.value[1]) - before) < 120, `last success ${lastSuccess[0]!.value[1]} is this run (${before})`);
+    assert.deepEqual(await promql(alerts.ToshibaEtlObjectsFailed!), [], 'resolved: nothing failed any more');
+    assert.deepEqual(await promql(alerts.ToshibaEtlNoSuccessfulRun!), [], 'resolved: a run succeeded');
   });
 
   it('without an endpoint nothing is sent; OTEL_METRICS_EXPORTER=none turns them off behind a traces endpoint', () => {
