@@ -9,6 +9,7 @@ import { ConfigError, loadSettings, type Settings } from './config/load.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
 import { EXIT, type CommandContext } from './commands/context.ts';
 import { runCommand, runHelp } from './commands/run.ts';
+import { RunView } from './commands/run-view.ts';
 import { statusCommand, statusHelp } from './commands/status.ts';
 import { checkCommand, checkHelp } from './commands/check.ts';
 import { migrateCommand, migrateHelp } from './commands/migrate.ts';
@@ -101,7 +102,12 @@ async function main(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  const logger = createLogger({ level: settings.logLevel, format: settings.logFormat, logFiles: settings.logFiles ? { dir: settings.stateDir } : undefined });
+  // `etl run` for a person at a terminal: a live view instead of log lines (commands/run-view.ts).
+  // `--quiet`: the JSON lines, even on a terminal.
+  const quiet = name === 'run' && commandArgs.includes('--quiet');
+  const view = name === 'run' && settings.logFormat === 'auto' && process.stderr.isTTY === true && !quiet ? new RunView() : undefined;
+  const format = quiet ? 'json' : settings.logFormat;
+  const logger = createLogger({ level: settings.logLevel, format, logFiles: settings.logFiles ? { dir: settings.stateDir } : undefined, terminal: view });
   const stop = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     if (stop.signal.aborted) {
@@ -113,7 +119,7 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  const context: CommandContext = { settings, logger, signal: stop.signal, args: commandArgs, print: (text) => process.stdout.write(text + '\n') };
+  const context: CommandContext = { settings, logger, signal: stop.signal, args: commandArgs, print: (text) => process.stdout.write(text + '\n'), view };
   try {
     const code = await command.run(context);
     return stop.signal.aborted ? EXIT.failed : code;

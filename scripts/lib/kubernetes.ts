@@ -53,6 +53,8 @@ const DEBIAN_PACKAGES: Array<{ name: string; version: string; provides: string; 
   { name: 'containerd', version: '1.6.20~ds1-1+deb12u3', provides: 'containerd and ctr', present: () => which('containerd') !== undefined && which('ctr') !== undefined },
   { name: 'runc', version: '1.1.5+ds1-1+deb12u1', provides: 'runc', present: () => which('runc') !== undefined },
   { name: 'containernetworking-plugins', version: '1.1.1+ds1-3+b5', provides: `the CNI plugins in ${CNI_BIN_DIR}`, present: () => ['bridge', 'host-local', 'loopback'].every((plugin) => existsSync(path.join(CNI_BIN_DIR, plugin))) },
+  // Not the cluster's: the terminal tests (test/terminal.test.ts) run `etl run` in a tmux pane.
+  { name: 'tmux', version: '3.3a-3', provides: 'tmux', present: () => which('tmux') !== undefined },
 ];
 
 export interface KubernetesPorts {

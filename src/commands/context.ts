@@ -1,6 +1,7 @@
 // What every command gets: settings, a logger, and the stop signal.
 import type { Settings } from '../config/load.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import type { RunView } from './run-view.ts';
 
 export interface CommandContext {
   settings: Settings;
@@ -11,6 +12,8 @@ export interface CommandContext {
   args: string[];
   /** Plain output for people (tables, JSON); logs go through `logger`. */
   print: (text: string) => void;
+  /** `etl run` at a person's terminal: the live view (commands/run-view.ts); the logger then shows only warnings and errors. */
+  view?: RunView;
 }
 
 /**

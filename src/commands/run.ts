@@ -1,4 +1,6 @@
+import { parseArgs } from 'node:util';
 import { runPipeline, type RunSummary } from '../pipeline/run.ts';
+import { summaryTable } from './run-view.ts';
 import { sendRunMetrics } from '../telemetry/metrics.ts';
 import { EXIT, type CommandContext } from './context.ts';
 
@@ -9,31 +11,49 @@ object, then writes the run summary. Exit codes: 0 every object loaded or unchan
 rows are not a failure; also when another run holds the run lock: this one says so and touches
 nothing), 1 the run could not go on (database or source unreachable, connection lost, stopped by
 a signal), 3 objects failed, in this run or still from earlier ones (see failed_files_log.json,
-\`etl status\`).`;
+\`etl status\`).
+
+  --quiet   JSON log lines even on a terminal (they are the default without one: in Kubernetes)
+At a terminal, \`etl run\` shows a live progress bar, a line per object that failed or quarantined
+rows, warnings and errors, and a summary table at the end; LOG_FORMAT=json or pretty keep log lines.`;
 
 export async function runCommand(context: CommandContext): Promise<number> {
-  const summary = await runPipeline(context.settings, context.logger, { signal: context.signal });
-  if (summary.status === 'locked') return EXIT.ok;
-  const { files, rows } = summary;
-  context.logger.info(
-    {
-      summary: {
-        status: summary.status,
-        files,
-        rows,
-        rows_per_second: summary.rows_per_second,
-        duration_seconds: summary.duration_seconds,
-        failed_files: summary.failed_files,
-        trace_id: summary.trace_id,
-        summary_file: summary.summary_file,
-      },
-    },
-    `run ${summary.status}: ${files.loaded} loaded, ${files.failed} failed, ${files.unchanged} unchanged, ${files.skipped} skipped; ` +
-      `${rows.read} rows read, ${rows.loaded} loaded, ${rows.quarantined} quarantined`,
-  );
-  if (summary.error) context.logger.error(summary.error);
-  // Once, at the end, before the process exits; bounded in time, never the run's failure.
+  parseArgs({ args: context.args, options: { quiet: { type: 'boolean', default: false } }, strict: true });
+  const { view } = context;
+  let summary: RunSummary;
+  try {
+    summary = await runPipeline(context.settings, context.logger, { signal: context.signal, observer: view });
+  } finally {
+    view?.close();
+  }
+  if (summary.status === 'locked') {
+    if (view) context.print('Another run holds the run lock: this one exits without touching data.');
+    return EXIT.ok;
+  }
   const code = exitCode(summary);
+  const { files, rows } = summary;
+  if (view) {
+    context.print(summaryTable(summary, code));
+  } else {
+    context.logger.info(
+      {
+        summary: {
+          status: summary.status,
+          files,
+          rows,
+          rows_per_second: summary.rows_per_second,
+          duration_seconds: summary.duration_seconds,
+          failed_files: summary.failed_files,
+          trace_id: summary.trace_id,
+          summary_file: summary.summary_file,
+        },
+      },
+      `run ${summary.status}: ${files.loaded} loaded, ${files.failed} failed, ${files.unchanged} unchanged, ${files.skipped} skipped; ` +
+        `${rows.read} rows read, ${rows.loaded} loaded, ${rows.quarantined} quarantined`,
+    );
+    if (summary.error) context.logger.error(summary.error);
+  }
+  // Once, at the end, before the process exits; bounded in time, never the run's failure.
   await sendRunMetrics(summary, code);
   return code;
 }

@@ -31,6 +31,17 @@ export type { RunStatus, RunSummary } from './summary.ts';
 
 export interface RunOptions {
   signal?: AbortSignal;
+  /** Follows the run as it goes (the terminal view); the logs carry the same events. */
+  observer?: RunObserver;
+}
+
+/** What a view of a running run hears about. */
+export interface RunObserver {
+  planned(plan: { objects: number; bytes: number; waiting: number; skipped: number; unchanged: number }): void;
+  started(object: SourceObject): void;
+  /** Rows read so far in the object. */
+  rows(object: SourceObject, rows: number): void;
+  finished(object: SourceObject, result: FileResult): void;
 }
 
 /** What the steps of a run share. */
@@ -44,6 +55,7 @@ interface Run {
   client: pg.Client;
   /** Aborted by a signal or when the run lock is lost. */
   signal: AbortSignal;
+  observer?: RunObserver;
 }
 
 export async function runPipeline(settings: Settings, logger: Logger, options: RunOptions = {}): Promise<RunSummary> {
@@ -97,8 +109,15 @@ async function runSteps(settings: Settings, logger: Logger, options: RunOptions,
       summary.status = 'locked';
       return finish(summary, started);
     }
-    const run: Run = { settings, logger, summary, started, source, client, signal: stopSignal(options.signal, lock, settings, logger) };
+    const run: Run = { settings, logger, summary, started, source, client, signal: stopSignal(options.signal, lock, settings, logger), observer: options.observer };
     const plan = await planObjects(run);
+    run.observer?.planned({
+      objects: plan.load.length,
+      bytes: plan.load.reduce((sum, object) => sum + object.size, 0),
+      waiting: plan.waiting.length,
+      skipped: plan.skipped.length,
+      unchanged: plan.unchanged.length,
+    });
     await insertRun(client, { runId: summary.run_id, startedAt: started, traceId: summary.trace_id });
     runRowWritten = true;
     await loadObjects(run, plan);
@@ -232,15 +251,20 @@ async function loadObjects(run: Run, plan: Plan): Promise<void> {
         if (!object) return;
         inFlight.set(id, 0);
         busy.add(client);
+        run.observer?.started(object);
         let result: FileResult | 'aborted';
         try {
-          result = await loadOne(run, object, client, parser, (rows) => inFlight.set(id, rows));
+          result = await loadOne(run, object, client, parser, (rows) => {
+            inFlight.set(id, rows);
+            run.observer?.rows(object, rows);
+          });
         } finally {
           busy.delete(client);
           inFlight.delete(id);
         }
         if (result === 'aborted') return;
         account(summary, result);
+        run.observer?.finished(object, result);
         if (result.fatal) stop(`The database connection was lost while loading ${object.key}: ${result.errorMessage}`);
       }
     } catch (error) {
