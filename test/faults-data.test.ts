@@ -47,6 +47,18 @@ function faultObjects(): FaultObject[] {
   const nulNote = row(2, { 'Note Text': 'before\u0000after' });
   const damaged = Buffer.from(lines(row(20, { 'Account Number': '9999000002', 'Customer Name': 'Café Montréal', 'Site City': 'Québec' }), row(21, { 'Note Text': 'Paid XX' })));
   damaged[damaged.indexOf('XX')] = 0xff; // one stray byte in one note of a UTF-8 export
+  // Plain UTF-8 for 2,000 rows (past the first batches sent to COPY), then one row that is not:
+  // the object is read again with its encoding decided over the whole of it.
+  const lateRow = (first: number, overrides: Record<string, string>, bytes: Record<string, Buffer>) => {
+    let text = lines(...Array.from({ length: 2000 }, (_, i) => row(first + i)), row(first + 2000, overrides));
+    const parts: Buffer[] = [];
+    for (const [marker, replacement] of Object.entries(bytes)) {
+      const at = text.indexOf(marker);
+      parts.push(Buffer.from(text.slice(0, at)), replacement);
+      text = text.slice(at + marker.length);
+    }
+    return Buffer.concat([...parts, Buffer.from(text)]);
+  };
   return [
     { key: 'faults/nul-value.csv', body: Buffer.from(lines(row(1), nulNote, row(3))), minute: 1, status: 'loaded', reasons: ['NUL_BYTE'] },
     { key: 'faults/nul-tail.csv', body: Buffer.concat([Buffer.from(lines(row(4), row(5))), Buffer.alloc(4096)]), minute: 2, status: 'loaded', reasons: ['TRUNCATED_ROW'] },
@@ -90,6 +102,9 @@ function faultObjects(): FaultObject[] {
     // An export, then a newer copy with one stray byte in one note: the copy stays UTF-8.
     { key: 'faults/damaged-older.csv', body: Buffer.from(lines(row(20, { 'Account Number': '9999000002', 'Customer Name': 'Café Montréal', 'Site City': 'Québec' }), row(21))), minute: 10, status: 'loaded', reasons: [] },
     { key: 'faults/damaged.csv', body: damaged, minute: 11, status: 'loaded', reasons: ['INVALID_ENCODING'] },
+    { key: 'faults/cp1252-late.csv', body: lateRow(1000, { 'Account Number': '9999000003', 'Site City': 'QuXXbec' }, { XX: Buffer.from([0xe9]) }), minute: 12, status: 'loaded', reasons: [] },
+    { key: 'faults/damaged-late.csv', body: lateRow(3100, { 'Note Text': 'Caf\u00e9 Montr\u00e9al XX' }, { XX: Buffer.from([0xff]) }), minute: 13, status: 'loaded', reasons: ['INVALID_ENCODING'] },
+    { key: 'faults/nul-late.csv', body: lateRow(5200, { 'Note Text': 'aXXb' }, { XX: Buffer.from([0]) }), minute: 14, status: 'loaded', reasons: ['NUL_BYTE'] },
   ];
 }
 
@@ -194,6 +209,22 @@ for (const where of ['folder', 's3'] as const) {
       assert.deepEqual(customer, { customer_name: 'Café Montréal', site_city: 'Québec', source_object: 'faults/damaged.csv' });
       const [note] = await query<{ n: number }>(db.url, `SELECT count(*)::int AS n FROM sr_notes WHERE note_text LIKE '%Ã%' OR note_text LIKE '%\uFFFD%'`);
       assert.equal(note!.n, 0, 'no mojibake and no replacement character in the tables');
+    });
+
+    it('objects that show they are not plain UTF-8 only after 2,000 rows load whole: every row, decoded as the whole object says', async () => {
+      const ledger = await query<{ object_key: string; encoding: string; rows_loaded: number; rows_quarantined: number }>(
+        db.url,
+        `SELECT object_key, encoding, rows_loaded::int, rows_quarantined::int FROM etl_files WHERE object_key LIKE 'faults/%-late.csv' ORDER BY object_key`,
+      );
+      assert.deepEqual(ledger, [
+        { object_key: 'faults/cp1252-late.csv', encoding: 'windows-1252', rows_loaded: 2001, rows_quarantined: 0 },
+        { object_key: 'faults/damaged-late.csv', encoding: 'utf-8', rows_loaded: 2000, rows_quarantined: 1 },
+        { object_key: 'faults/nul-late.csv', encoding: 'utf-8', rows_loaded: 2000, rows_quarantined: 1 },
+      ]);
+      const [city] = await query<{ site_city: string }>(db.url, `SELECT site_city FROM customers WHERE account_number = '9999000003'`);
+      assert.equal(city?.site_city, 'Québec');
+      const [loaded] = await query<{ n: number }>(db.url, `SELECT count(*)::int AS n FROM service_requests WHERE sr_number::bigint BETWEEN 9001000 AND 9007200`);
+      assert.equal(loaded!.n, 2001 + 2000 + 2000);
     });
 
     it('no run is left running, and a second run changes nothing', async () => {

@@ -12,7 +12,7 @@ import { readExport, type ReadExportOptions } from '../src/read/export-reader.ts
 import { ParseThread, type ParseEvent, type ReadRequest } from '../src/read/parse-thread.ts';
 import { StageBatch } from '../src/load/staging.ts';
 import { generateExports } from '../src/sample/generator.ts';
-import { chunked } from './helpers/read.ts';
+import { chunked, csvLine, HEADERS, sampleRow } from './helpers/read.ts';
 
 const BATCH_BYTES = 16 * 1024;
 
@@ -220,5 +220,44 @@ describe('ParseThread', () => {
       );
       assert.equal(rejects, 101, 'the rejects up to the one over the limit are sent');
     });
+  });
+
+  describe('content that is not plain UTF-8 (read in one pass until it shows)', () => {
+    /** A header, `ascii` plain rows, then one row whose customer name holds `tail` (bytes). */
+    const objectWith = (ascii: number, tail: Buffer) => {
+      const rows = Array.from({ length: ascii }, (_, i) => csvLine(HEADERS, sampleRow({ 'SR Number': String(5_000_000 + i) })));
+      const last = Buffer.from(csvLine(HEADERS, sampleRow({ 'SR Number': '5999999', 'Customer Name': 'TAIL' })));
+      const at = last.indexOf('TAIL');
+      return Buffer.concat([Buffer.from([HEADERS.join(','), ...rows].join('\n') + '\n'), last.subarray(0, at), tail, last.subarray(at + 4), Buffer.from('\n')]);
+    };
+    const cases = [
+      { name: 'Windows-1252', tail: Buffer.from([0x51, 0x75, 0xe9, 0x62, 0x65, 0x63]), encoding: 'windows-1252', rejects: 0 },
+      { name: 'a damaged UTF-8 export', tail: Buffer.concat([Buffer.from('Café '), Buffer.from([0xff]), Buffer.from(' Montréal')]), encoding: 'utf-8', rejects: 1 },
+      { name: 'a NUL byte', tail: Buffer.from('a\u0000b'), encoding: 'utf-8', rejects: 1 },
+    ];
+    for (const { name, tail, encoding, rejects } of cases) {
+      it(`${name} within the first batch: the worker reads it again itself, as the main thread reads it`, async () => {
+        const body = objectWith(3, tail);
+        await withParser(async (parser) => {
+          const got = await onWorker(parser, await asFile(body));
+          const expected = await onMainThread(body, Infinity);
+          assert.equal(got.encoding, encoding);
+          assert.equal(got.rejects, rejects);
+          assert.deepEqual({ ...got, batches: undefined }, { ...expected, batches: undefined });
+        });
+      });
+      it(`${name} after batches were sent: NEEDS_PROFILE, and read again without assumeUtf8 it is read as the main thread reads it`, async () => {
+        const body = objectWith(2000, tail); // past the first 256 KiB chunk the worker reads
+        await withParser(async (parser) => {
+          const file = await asFile(body);
+          await assert.rejects(onWorker(parser, file), (error: Error & { code?: string }) => error.code === 'NEEDS_PROFILE');
+          const got = await onWorker(parser, file, { assumeUtf8: false });
+          const expected = await onMainThread(body, Infinity);
+          assert.equal(got.encoding, encoding);
+          assert.equal(got.rows, 2000 + 1 - rejects);
+          assert.deepEqual({ ...got, batches: undefined }, { ...expected, batches: undefined });
+        });
+      });
+    }
   });
 });

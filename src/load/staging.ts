@@ -72,6 +72,8 @@ const BACKSLASH = 92;
 const N = 78;
 const NULLS_AFTER_VALUES = 6; // issue_columns .. detail
 const ARRAY_ESCAPE = /["\\]/g;
+/** The columns whose values may hold a tab, a line break or a backslash: text, as in the export. */
+const FREE_TEXT = EXPORT_COLUMNS.map((column) => column.kind === 'text' || column.kind === 'freetext');
 
 /**
  * Rows in COPY text format (tab-separated, \N for NULL, backslash escapes), written straight into
@@ -98,6 +100,13 @@ export class CopyBatch {
     this.ascii(String(line));
     for (const value of values) this.text(value);
     this.endRow();
+  }
+
+  /** The start of a row, already in COPY text (its fields escaped and tab-separated). */
+  line(fields: string): void {
+    this.reserve(1 + fields.length * 3);
+    this.separate();
+    this.used += this.buffer.write(fields, this.used, 'utf8');
   }
 
   /** A field of ASCII text that needs no escaping (a number, a one-letter code). */
@@ -194,21 +203,30 @@ export class StageBatch {
     return this.copy.bytes;
   }
 
-  /** A loaded row: its values in EXPORT_COLUMNS order and the value issues found in it. */
+  /**
+   * A loaded row: its values in EXPORT_COLUMNS order and the value issues found in it. The row is
+   * built as one string and written with one call: a write per value cost a third of the encoding.
+   * Only text columns can hold a character COPY must escape; ids, timestamps and numbers are
+   * checked against their kind before they get here.
+   */
   addRow(line: number, values: readonly (string | null)[], issues: readonly StagedIssue[]): void {
-    const copy = this.copy;
-    copy.ascii('r');
-    copy.ascii(String(line));
-    for (const value of values) copy.text(value);
-    if (issues.length === 0) {
-      copy.null();
-      copy.null();
-    } else {
-      copy.textArray(issues.map((issue) => issue.column));
-      copy.textArray(issues.map((issue) => issue.raw));
+    let row = 'r\t' + line;
+    for (let index = 0; index < values.length; index++) {
+      const value = values[index];
+      if (value === null || value === undefined) row += '\t\\N';
+      else if (FREE_TEXT[index] && NEEDS_ESCAPE.test(value)) row += '\t' + value.replace(ESCAPE, (c) => ESCAPES[c]!);
+      else row += '\t' + value;
     }
-    for (let i = 2; i < NULLS_AFTER_VALUES; i++) copy.null();
-    copy.endRow();
+    this.copy.line(row);
+    if (issues.length === 0) {
+      this.copy.null();
+      this.copy.null();
+    } else {
+      this.copy.textArray(issues.map((issue) => issue.column));
+      this.copy.textArray(issues.map((issue) => issue.raw));
+    }
+    for (let i = 2; i < NULLS_AFTER_VALUES; i++) this.copy.null();
+    this.copy.endRow();
   }
 
   /** A quarantined row. */

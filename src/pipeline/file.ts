@@ -59,7 +59,11 @@ const COPY_BATCH_BYTES = 256 * 1024;
 const MAX_REFUSED_ROWS = 20;
 const MIN_INFLATE_BOUND = 64 * 1024 * 1024;
 
-type Attempt = (FileOutcome & { tables?: Record<string, number>; fatal?: boolean }) | { refused: { ordinal: number; message: string } };
+type Attempt =
+  | (FileOutcome & { tables?: Record<string, number>; fatal?: boolean })
+  | { refused: { ordinal: number; message: string } }
+  /** The object turned out not to be plain UTF-8 after rows were staged: read it again, profiled first. */
+  | { readAgain: true };
 
 export async function loadFile(object: SourceObject, context: FileContext): Promise<FileResult> {
   const started = Date.now();
@@ -78,8 +82,13 @@ export async function loadFile(object: SourceObject, context: FileContext): Prom
   try {
     // Rows Postgres refused on an earlier attempt (by ordinal): the next read quarantines them.
     const refused = new Map<number, string>();
+    let assumeUtf8 = true;
     for (;;) {
-      const attempt = await loadOnce(object, local.path, refused, context);
+      const attempt = await loadOnce(object, local.path, { refused, assumeUtf8 }, context);
+      if ('readAgain' in attempt) {
+        assumeUtf8 = false;
+        continue;
+      }
       if (!('refused' in attempt)) return done(attempt);
       const { ordinal, message } = attempt.refused;
       if (refused.size >= MAX_REFUSED_ROWS) {
@@ -95,13 +104,21 @@ export async function loadFile(object: SourceObject, context: FileContext): Prom
 }
 
 /** One transaction over the object: everything it yields is committed, or nothing. */
-async function loadOnce(object: SourceObject, path: string, refused: ReadonlyMap<number, string>, context: FileContext): Promise<Attempt> {
+interface ReadPlan {
+  /** Rows Postgres refused on earlier attempts, by ordinal: quarantined this time. */
+  refused: ReadonlyMap<number, string>;
+  /** Read in one pass as plain UTF-8 (the worker reads again itself when nothing was sent yet). */
+  assumeUtf8: boolean;
+}
+
+async function loadOnce(object: SourceObject, path: string, plan: ReadPlan, context: FileContext): Promise<Attempt> {
   const { client } = context;
+  const { refused } = plan;
   const outcome = emptyOutcome();
   try {
     await begin(client);
     await createStage(client);
-    const failure = (await stageObject(object, path, refused, context, outcome)) ?? overThreshold(object, outcome, context.limits);
+    const failure = (await stageObject(object, path, plan, context, outcome)) ?? overThreshold(object, outcome, context.limits);
     if (failure) {
       // The object fails as a whole; the quarantined rows that explain it stay visible.
       const failed = failedOutcome(outcome, failure);
@@ -126,6 +143,7 @@ async function loadOnce(object: SourceObject, path: string, refused: ReadonlyMap
   } catch (error) {
     await rollback(client);
     if (context.signal.aborted || error instanceof RunAbortedError) throw new RunAbortedError('the run was stopped');
+    if (needsProfile(error)) return { readAgain: true };
     const row = refusedRow(error);
     if (row && !refused.has(row.ordinal)) return { refused: row };
     return recordFailure(object, context, outcome, error);
@@ -136,7 +154,7 @@ async function loadOnce(object: SourceObject, path: string, refused: ReadonlyMap
  * The parse worker reads the object and the batches go into staging through one COPY. Returns the
  * reading's own failure (the rows read before it stay staged); throws what stops the transaction.
  */
-async function stageObject(object: SourceObject, path: string, refused: ReadonlyMap<number, string>, context: FileContext, outcome: FileOutcome): Promise<Error | undefined> {
+async function stageObject(object: SourceObject, path: string, plan: ReadPlan, context: FileContext, outcome: FileOutcome): Promise<Error | undefined> {
   const { limits } = context;
   const request: ReadRequest = {
     path,
@@ -146,7 +164,8 @@ async function stageObject(object: SourceObject, path: string, refused: Readonly
       maxRecordBytes: limits.maxRecordBytes,
       maxInflatedBytes: Math.max(MIN_INFLATE_BOUND, Math.round(limits.maxGzipRatio * object.size)),
       sourceOmitsFinalNewline: limits.sourceOmitsFinalNewline,
-      exclude: [...refused],
+      exclude: [...plan.refused],
+      assumeUtf8: plan.assumeUtf8,
     },
   };
   const spans = new ReadSpans();
@@ -185,8 +204,9 @@ async function stageObject(object: SourceObject, path: string, refused: Readonly
       context.onRows?.(outcome.rowsRead);
     }
   } catch (error) {
-    if (writing || copy.error || error instanceof RunAbortedError) {
+    if (writing || copy.error || error instanceof RunAbortedError || needsProfile(error)) {
       if (error instanceof RunAbortedError) spans.stop('the run was stopped', parseAttributes());
+      else if (needsProfile(error)) spans.stop('the object is not plain UTF-8; it is read again, its encoding decided first', parseAttributes());
       else spans.fail('copy', error, parseAttributes());
       await copy.abort(errorMessage(error));
       throw error;
@@ -206,6 +226,10 @@ async function stageObject(object: SourceObject, path: string, refused: Readonly
   spans.endCopy({ 'etl.copy.rows': outcome.rowsLoaded, 'etl.copy.records': outcome.rowsRead, 'etl.copy.bytes': copyBytes });
   context.onRows?.(outcome.rowsRead);
   return readFailure;
+}
+
+function needsProfile(error: unknown): boolean {
+  return (error as { code?: unknown } | undefined)?.code === 'NEEDS_PROFILE';
 }
 
 function overThreshold(object: SourceObject, outcome: FileOutcome, limits: FileLimits): Error | undefined {

@@ -116,6 +116,42 @@ export async function profileContent(content: AsyncIterable<Buffer>): Promise<Co
   return { encoding: 'utf-8', damaged: true, hasNul };
 }
 
+/**
+ * Content that is not plain UTF-8 (an invalid byte sequence or a NUL): the object must be read
+ * again, its whole content profiled first (profileContent).
+ */
+export class NeedsProfileError extends Error {
+  override name = 'NeedsProfileError';
+  readonly code = 'NEEDS_PROFILE';
+}
+
+/**
+ * The content as it streams, checked to be valid UTF-8 without a NUL: almost every export is, and
+ * then one pass is enough (profiling first reads and inflates the whole object twice). Throws
+ * NeedsProfileError before the first chunk that is not, so everything passed on is plain UTF-8.
+ */
+export async function* checkedUtf8(content: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let carry: Buffer = Buffer.alloc(0);
+  let multiByte = false;
+  for await (const chunk of content) {
+    const data = carry.length ? Buffer.concat([carry, chunk]) : chunk;
+    const cut = completeUtf8Length(data);
+    const whole = data.subarray(0, cut);
+    if (!isAscii(whole)) {
+      if (!isUtf8(whole)) throw new NeedsProfileError('the object is not plain UTF-8');
+      multiByte = true;
+    }
+    if (whole.indexOf(0) !== -1) throw new NeedsProfileError('the object holds a NUL byte');
+    carry = Buffer.from(data.subarray(cut));
+    if (whole.length > 0) yield whole;
+  }
+  // As in profileContent: UTF-8 cut inside its last character (defect 4) is still UTF-8.
+  if (carry.length > 0) {
+    if (!(multiByte && isTruncatedSequence(carry)) && !(isUtf8(carry) && carry.indexOf(0) === -1)) throw new NeedsProfileError('the object is not plain UTF-8');
+    yield carry;
+  }
+}
+
 /** Counts valid multi-byte UTF-8 sequences and bytes that belong to no valid sequence. */
 class Utf8Census {
   invalid = 0;

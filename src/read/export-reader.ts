@@ -7,7 +7,7 @@
 // byte, its shape (field count, defect-1 repair), values Postgres cannot store, a database refusal.
 import { isUtf8 } from 'node:buffer';
 import type { Readable } from 'node:stream';
-import { encodeCp1252, inflated, profileContent, utf8Content, type Encoding } from './decode.ts';
+import { checkedUtf8, encodeCp1252, inflated, profileContent, utf8Content, type ContentProfile, type Encoding } from './decode.ts';
 import { layoutFromHeader, type Layout } from './layout.ts';
 import { CsvRecordReader, type CsvRecord } from './records.ts';
 import { shapeRow, type RejectReason, type ValueIssue } from './rows.ts';
@@ -49,21 +49,35 @@ export interface ReadExportOptions {
    * message: a row becomes a DATABASE_REJECTED reject; a reject keeps only ASCII in its text.
    */
   exclude?: ReadonlyMap<number, string>;
+  /**
+   * Read in one pass, as plain UTF-8, and throw NeedsProfileError at the first chunk that is not
+   * (before anything from it is yielded); the caller then reads again without this option.
+   */
+  assumeUtf8?: boolean;
 }
 
 export const DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024;
 
+const PLAIN_UTF8: ContentProfile = { encoding: 'utf-8', damaged: false, hasNul: false };
+
 /**
  * Reads an object. `open` is called twice: once to learn the encoding (the whole object must be
- * seen for that), once to parse. Throws MissingRequiredColumnsError, RecordTooLargeError,
- * InflateLimitError and the errors of the stream.
+ * seen for that), once to parse; once with `assumeUtf8`. Throws MissingRequiredColumnsError,
+ * RecordTooLargeError, InflateLimitError, NeedsProfileError (with `assumeUtf8`) and the errors of
+ * the stream.
  */
 export async function* readExport(open: () => Promise<Readable> | Readable, options: ReadExportOptions = {}): AsyncGenerator<ReadEvent> {
+  for await (const events of readExportBatches(open, options)) yield* events;
+}
+
+/** readExport's events in batches, one per batch of records (CsvRecordReader.batches). */
+export async function* readExportBatches(open: () => Promise<Readable> | Readable, options: ReadExportOptions = {}): AsyncGenerator<ReadEvent[]> {
   const limits = { maxInflatedBytes: options.maxInflatedBytes };
-  const profile = await profileContent(inflated(await open(), limits));
+  const profile: ContentProfile = options.assumeUtf8 ? PLAIN_UTF8 : await profileContent(inflated(await open(), limits));
   const { encoding } = profile;
   let truncated = false; // the gzip stream was cut short
-  const reader = new CsvRecordReader(utf8Content(inflated(await open(), { ...limits, onTruncated: () => (truncated = true) }), encoding), {
+  const content = inflated(await open(), { ...limits, onTruncated: () => (truncated = true) });
+  const reader = new CsvRecordReader(utf8Content(options.assumeUtf8 ? checkedUtf8(content) : content, encoding), {
     maxRecordBytes: options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES,
   });
   // The original bytes of a stretch: as read for UTF-8; for Windows-1252, its text encoded back.
@@ -77,73 +91,79 @@ export async function* readExport(open: () => Promise<Readable> | Readable, opti
       : { type: 'reject', line, raw: asciiText(raw), rawBytes, reason, detail: asciiText(`${detail} (kept in ASCII: the database refused the text: ${refused})`) };
   };
 
-  for await (const item of reader.records()) {
-    if (item.kind === 'fault') {
+  for await (const items of reader.batches()) {
+    const events: ReadEvent[] = [];
+    for (const item of items) {
+      if (item.kind === 'fault') {
+        ordinal++;
+        events.push(reject(item.line, item.raw, originalBytes(item.raw, item.rawBytes), item.reason, item.message));
+        continue;
+      }
+      if (!layout) {
+        layout = layoutFromHeader(item.fields);
+        const commas = Math.max(1, layout.width - 1); // a whole row: as many fields as the header
+        reader.looksLikeRow = (line) => countCommas(line) >= commas;
+        events.push({ type: 'header', layout, encoding, line: item.line });
+        continue;
+      }
       ordinal++;
-      yield reject(item.line, item.raw, originalBytes(item.raw, item.rawBytes), item.reason, item.message);
-      continue;
-    }
-    if (!layout) {
-      layout = layoutFromHeader(item.fields);
-      const commas = Math.max(1, layout.width - 1); // a whole row: as many fields as the header
-      reader.looksLikeRow = (line) => countCommas(line) >= commas;
-      yield { type: 'header', layout, encoding, line: item.line };
-      continue;
-    }
-    ordinal++;
-    const rawOf = () => {
-      const raw = reader.text(item.start, item.end);
-      return { raw, rawBytes: originalBytes(raw, reader.bytes(item.start, item.end)) };
-    };
-    const outcome = shapeRow(layout, item.fields);
-    if (item.atEndWithoutNewline && (truncated || !options.sourceOmitsFinalNewline)) {
-      // Defect 4: the object ends inside this row, however many fields it has (a last field cut
-      // short still parses). Only a quote opened by mistake that ran over whole rows is split.
-      if (!outcome.ok && item.lineCount > 1 && swallowsRows(item, layout.width)) {
+      const rawOf = () => {
+        const raw = reader.text(item.start, item.end);
+        return { raw, rawBytes: originalBytes(raw, reader.bytes(item.start, item.end)) };
+      };
+      const outcome = shapeRow(layout, item.fields);
+      if (item.atEndWithoutNewline && (truncated || !options.sourceOmitsFinalNewline)) {
+        // Defect 4: the object ends inside this row, however many fields it has (a last field cut
+        // short still parses). Only a quote opened by mistake that ran over whole rows is split.
+        if (!outcome.ok && item.lineCount > 1 && swallowsRows(item, layout.width)) {
+          const first = reader.splitFirstLine(item);
+          events.push(reject(first.line, first.raw, originalBytes(first.raw, first.rawBytes), 'UNTERMINATED_QUOTE', 'a quote opened on this line runs over the following rows'));
+          continue;
+        }
+        const { raw, rawBytes } = rawOf();
+        const detail = truncated ? 'the gzip stream ends inside this row' : 'the object ends without a line break after this row, so the row was cut';
+        events.push(reject(item.line, raw, rawBytes, 'TRUNCATED_ROW', detail));
+        continue;
+      }
+      if (profile.damaged || profile.hasNul) {
+        const bytes = reader.bytes(item.start, item.end);
+        if (profile.damaged && !isUtf8(bytes)) {
+          const { raw, rawBytes } = rawOf();
+          events.push(reject(item.line, raw, rawBytes, 'INVALID_ENCODING', 'the row holds bytes that are not UTF-8 in a UTF-8 export (a damaged export); its exact bytes are kept'));
+          continue;
+        }
+        if (profile.hasNul && bytes.includes(0)) {
+          const { raw, rawBytes } = rawOf();
+          events.push(reject(item.line, raw, rawBytes, 'NUL_BYTE', 'the row holds a NUL byte, which Postgres text cannot store; its exact bytes are kept'));
+          continue;
+        }
+      }
+      if (outcome.ok) {
+        const refused = options.exclude?.get(ordinal);
+        if (refused !== undefined) {
+          const { raw, rawBytes } = rawOf();
+          events.push(reject(item.line, raw, rawBytes, 'DATABASE_REJECTED', `the database refused the row: ${refused}`));
+          continue;
+        }
+        events.push(
+          outcome.repairedColumn === undefined
+            ? { type: 'row', line: item.line, values: outcome.values, issues: outcome.issues }
+            : { type: 'row', line: item.line, values: outcome.values, issues: outcome.issues, repairedColumn: outcome.repairedColumn },
+        );
+        continue;
+      }
+      if (item.lineCount > 1 && swallowsRows(item, layout.width)) {
+        // A quote opened by mistake ran over whole rows: quarantine the line that opened it and
+        // read the swallowed lines again as rows.
         const first = reader.splitFirstLine(item);
-        yield reject(first.line, first.raw, originalBytes(first.raw, first.rawBytes), 'UNTERMINATED_QUOTE', 'a quote opened on this line runs over the following rows');
+        events.push(reject(first.line, first.raw, originalBytes(first.raw, first.rawBytes), 'UNTERMINATED_QUOTE', 'a quote opened on this line runs over the following rows'));
         continue;
       }
+      const reason: RejectReason = item.atEndWithoutNewline && outcome.reason === 'SHORT_ROW' ? 'TRUNCATED_ROW' : outcome.reason;
       const { raw, rawBytes } = rawOf();
-      const detail = truncated ? 'the gzip stream ends inside this row' : 'the object ends without a line break after this row, so the row was cut';
-      yield reject(item.line, raw, rawBytes, 'TRUNCATED_ROW', detail);
-      continue;
+      events.push(reject(item.line, raw, rawBytes, reason, outcome.detail));
     }
-    if (profile.damaged || profile.hasNul) {
-      const bytes = reader.bytes(item.start, item.end);
-      if (profile.damaged && !isUtf8(bytes)) {
-        const { raw, rawBytes } = rawOf();
-        yield reject(item.line, raw, rawBytes, 'INVALID_ENCODING', 'the row holds bytes that are not UTF-8 in a UTF-8 export (a damaged export); its exact bytes are kept');
-        continue;
-      }
-      if (profile.hasNul && bytes.includes(0)) {
-        const { raw, rawBytes } = rawOf();
-        yield reject(item.line, raw, rawBytes, 'NUL_BYTE', 'the row holds a NUL byte, which Postgres text cannot store; its exact bytes are kept');
-        continue;
-      }
-    }
-    if (outcome.ok) {
-      const refused = options.exclude?.get(ordinal);
-      if (refused !== undefined) {
-        const { raw, rawBytes } = rawOf();
-        yield reject(item.line, raw, rawBytes, 'DATABASE_REJECTED', `the database refused the row: ${refused}`);
-        continue;
-      }
-      yield outcome.repairedColumn === undefined
-        ? { type: 'row', line: item.line, values: outcome.values, issues: outcome.issues }
-        : { type: 'row', line: item.line, values: outcome.values, issues: outcome.issues, repairedColumn: outcome.repairedColumn };
-      continue;
-    }
-    if (item.lineCount > 1 && swallowsRows(item, layout.width)) {
-      // A quote opened by mistake ran over whole rows: quarantine the line that opened it and
-      // read the swallowed lines again as rows.
-      const first = reader.splitFirstLine(item);
-      yield reject(first.line, first.raw, originalBytes(first.raw, first.rawBytes), 'UNTERMINATED_QUOTE', 'a quote opened on this line runs over the following rows');
-      continue;
-    }
-    const reason: RejectReason = item.atEndWithoutNewline && outcome.reason === 'SHORT_ROW' ? 'TRUNCATED_ROW' : outcome.reason;
-    const { raw, rawBytes } = rawOf();
-    yield reject(item.line, raw, rawBytes, reason, outcome.detail);
+    yield events;
   }
 }
 

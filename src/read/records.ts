@@ -38,7 +38,7 @@ export class RecordTooLargeError extends Error {
   readonly code = 'RECORD_TOO_LARGE';
 }
 
-const PARSER_OPTIONS: Options = {
+export const PARSER_OPTIONS: Options = {
   // Stray quotes inside unquoted fields are kept as text (spec defect 2).
   relax_quotes: true,
   // Field counts are judged by the row rules (short rows, defect-1 repair), not the parser.
@@ -49,7 +49,7 @@ const PARSER_OPTIONS: Options = {
   skip_empty_lines: true,
 };
 
-const PARSE_PIECE_BYTES = 64 * 1024;
+export const PARSE_PIECE_BYTES = 64 * 1024;
 
 export interface ReadOptions {
   /** A record larger than this is given up on (guards memory against a runaway quote). */
@@ -116,7 +116,18 @@ export class CsvRecordReader {
     return Buffer.from(slice.subarray(0, end));
   }
 
+  /** The records one at a time (see batches()). */
   async *records(): AsyncGenerator<CsvRecord | CsvFault> {
+    for await (const batch of this.batches()) yield* batch;
+  }
+
+  /**
+   * The records in batches, about one parsed piece each: one await per batch, not per record (an
+   * async generator step per record cost more than a tenth of the reading). A multi-line record is
+   * always the last of its batch, so that the caller can split it (splitFirstLine) before the
+   * records after it are parsed; a fault comes in a batch of its own.
+   */
+  async *batches(): AsyncGenerator<Array<CsvRecord | CsvFault>> {
     this.parser = this.newParser();
     const iterator = this.chunks[Symbol.asyncIterator]();
     for (;;) {
@@ -150,7 +161,8 @@ export class CsvRecordReader {
     return parser;
   }
 
-  private async *drain(atEnd: boolean): AsyncGenerator<CsvRecord | CsvFault> {
+  private async *drain(atEnd: boolean): AsyncGenerator<Array<CsvRecord | CsvFault>> {
+    let batch: CsvRecord[] = [];
     for (;;) {
       while (this.pendingAt < this.pending.length) {
         const next = this.pending[this.pendingAt++]!;
@@ -182,18 +194,27 @@ export class CsvRecordReader {
           start,
           end: next.end,
         };
+        // The caller may still read the raw bytes of every record of the batch.
+        if (batch.length === 0) this.discardBefore(start);
+        batch.push(record);
         this.lastYielded = record;
-        this.discardBefore(start);
-        yield record;
-        if (this.restartAt !== undefined) {
-          const at = this.restartAt;
-          this.restartAt = undefined;
-          this.restart(at);
+        if (record.lineCount > 1) {
+          yield batch;
+          batch = [];
+          if (this.restartAt !== undefined) {
+            const at = this.restartAt;
+            this.restartAt = undefined;
+            this.restart(at);
+          }
         }
+      }
+      if (batch.length > 0) {
+        yield batch;
+        batch = [];
       }
       const error = this.parser.errored as (Error & { code?: string }) | null;
       if (error) {
-        yield this.fault(error);
+        yield [this.fault(error)];
         continue;
       }
       // A quote that runs on past the bound is given up on before it eats the memory: its first
@@ -204,7 +225,7 @@ export class CsvRecordReader {
             `line ${this.lineAt(this.parsedUpTo)} runs on for more than ${this.maxRecordBytes} bytes without a line break (max_record_bytes); the object cannot be read as CSV`,
           );
         }
-        yield this.fault(Object.assign(new Error(`a record is larger than ${this.maxRecordBytes} bytes`), { code: 'CSV_MAX_RECORD_SIZE' }));
+        yield [this.fault(Object.assign(new Error(`a record is larger than ${this.maxRecordBytes} bytes`), { code: 'CSV_MAX_RECORD_SIZE' }))];
         continue;
       }
       if (atEnd && !this.parser.writableFinished) {

@@ -29,6 +29,15 @@ export function parseTimestamp(text: string): string | undefined {
   // Fast path: already 'YYYY-MM-DD HH:MM:SS' (the commonest form) is stored as it is once its
   // fields are checked, without a regular expression or a new string.
   if (text.length === 19 && text.charCodeAt(10) === 32 && isCanonical(text)) return text;
+  // Fast paths for the zero-padded US and Oracle forms (what exports write), without a regular
+  // expression: `04/05/2023 01:22:10 PM` and `05-APR-2023 13:22:10`.
+  if (text.length === 22 && text.charCodeAt(2) === 47 && text.charCodeAt(5) === 47) {
+    const fast = paddedUs(text);
+    if (fast !== undefined) return fast;
+  } else if (text.length === 20 && text.charCodeAt(2) === 45 && text.charCodeAt(6) === 45) {
+    const fast = paddedOracle(text);
+    if (fast !== undefined) return fast;
+  }
   let m = ISO.exec(text);
   if (m) return timestamp(+m[1]!, +m[2]!, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
   m = US.exec(text);
@@ -47,6 +56,44 @@ export function parseTimestamp(text: string): string | undefined {
     return timestamp(+m[3]!, month, +m[1]!, +m[4]!, +m[5]!, +m[6]!);
   }
   return undefined;
+}
+
+/** Two digits at `at`, or -1. */
+function twoDigits(text: string, at: number): number {
+  const high = text.charCodeAt(at) - 48;
+  const low = text.charCodeAt(at + 1) - 48;
+  return high >= 0 && high <= 9 && low >= 0 && low <= 9 ? high * 10 + low : -1;
+}
+
+/** `MM/DD/YYYY HH:MM:SS AM`; undefined when it is not exactly that (the regular expression decides). */
+function paddedUs(text: string): string | undefined {
+  if (text.charCodeAt(10) !== 32 || text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58 || text.charCodeAt(19) !== 32) return undefined;
+  const meridiem = text.charCodeAt(20) | 0x20;
+  if ((meridiem !== 97 && meridiem !== 112) || (text.charCodeAt(21) | 0x20) !== 109) return undefined;
+  const month = twoDigits(text, 0);
+  const day = twoDigits(text, 3);
+  const century = twoDigits(text, 6);
+  const year = twoDigits(text, 8);
+  const hour12 = twoDigits(text, 11);
+  const minute = twoDigits(text, 14);
+  const second = twoDigits(text, 17);
+  if (month < 0 || day < 0 || century < 0 || year < 0 || hour12 < 1 || hour12 > 12 || minute < 0 || second < 0) return undefined;
+  const hour = (hour12 % 12) + (meridiem === 112 ? 12 : 0);
+  return timestamp(century * 100 + year, month, day, hour, minute, second);
+}
+
+/** `DD-MON-YYYY HH:MM:SS`; undefined when it is not exactly that. */
+function paddedOracle(text: string): string | undefined {
+  if (text.charCodeAt(11) !== 32 || text.charCodeAt(14) !== 58 || text.charCodeAt(17) !== 58) return undefined;
+  const month = MONTHS[text.slice(3, 6).toLowerCase()];
+  const day = twoDigits(text, 0);
+  const century = twoDigits(text, 7);
+  const year = twoDigits(text, 9);
+  const hour = twoDigits(text, 12);
+  const minute = twoDigits(text, 15);
+  const second = twoDigits(text, 18);
+  if (month === undefined || day < 0 || century < 0 || year < 0 || hour < 0 || minute < 0 || second < 0) return undefined;
+  return timestamp(century * 100 + year, month, day, hour, minute, second);
 }
 
 const DIGIT_AT = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
@@ -69,10 +116,11 @@ function isValid(year: number, month: number, day: number, hour: number, minute:
   return day <= daysInMonth;
 }
 
+const TWO_DIGITS = Array.from({ length: 100 }, (_, n) => String(n).padStart(2, '0'));
+
 function timestamp(year: number, month: number, day: number, hour: number, minute: number, second: number): string | undefined {
   if (!isValid(year, month, day, hour, minute, second)) return undefined;
-  const pad = (n: number, width = 2) => String(n).padStart(width, '0');
-  return `${pad(year, 4)}-${pad(month)}-${pad(day)} ${pad(hour)}:${pad(minute)}:${pad(second)}`;
+  return `${String(year).padStart(4, '0')}-${TWO_DIGITS[month]}-${TWO_DIGITS[day]} ${TWO_DIGITS[hour]}:${TWO_DIGITS[minute]}:${TWO_DIGITS[second]}`;
 }
 
 /**

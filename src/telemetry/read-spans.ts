@@ -1,8 +1,9 @@
 // The spans of reading one object, children of its etl.file span (etl.download, the local copy,
 // is its own span before these):
-//   etl.parse     from the read request to the last record: decompression, encoding detection (a
-//                 first pass over the whole object), CSV parsing, header mapping, row repair and
-//                 quarantine, on the parse worker
+//   etl.parse     from the read request to the last record: decompression, the UTF-8 check (and,
+//                 for content that is not plain UTF-8, a first pass over the whole object to decide
+//                 its encoding), CSV parsing, header mapping, row repair and quarantine, on the
+//                 parse worker
 //   etl.copy      from the header to the server's acknowledgement of COPY into staging
 // Parsing and COPY are one stream (rows are copied while later rows are parsed), so etl.parse and
 // etl.copy overlap in time; the one that fails carries the error, the other records that it stopped.
