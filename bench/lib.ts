@@ -5,7 +5,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
@@ -130,20 +129,13 @@ export function serverCpuSeconds(postmaster: number): number {
 }
 
 /**
- * The vacuum work a load leaves behind, done now so that it can be measured: waits for a running
- * autovacuum worker to finish, then VACUUM (ANALYZE) of the database (what autovacuum would do
- * next: vacuum the tables the load inserted into or updated, and analyze them).
+ * The vacuum work a load leaves behind, done at once so that it can be measured: VACUUM (ANALYZE)
+ * of the database, what autovacuum would do next (vacuum the tables the load inserted into or
+ * updated, and analyze them). The bench's server runs without autovacuum, so this work is done
+ * once, unthrottled, and the same way on every side.
  */
-export async function vacuumFollowUp(url: string, timeoutMs = 300_000): Promise<void> {
-  await withClient(url, async (client) => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const { rows } = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'");
-      if (rows[0]!.n === 0 || Date.now() > deadline) break;
-      await sleep(200);
-    }
-    await client.query('VACUUM (ANALYZE)');
-  });
+export async function vacuumFollowUp(url: string): Promise<void> {
+  await withClient(url, (client) => client.query('VACUUM (ANALYZE)'));
 }
 
 /** A backend's CPU reaches the postmaster's count when it is reaped, just after its client leaves. */
@@ -185,6 +177,9 @@ export async function postgresServer(dataDir: string, options: { privateOnly?: b
     password: 'bench',
     port,
     persistent: false,
+    // The vacuum a load leaves is done and measured right after it (vacuumFollowUp), not by a
+    // throttled autovacuum worker that may start a minute later and run for minutes.
+    postgresFlags: ['-c', 'autovacuum=off'],
     onLog: () => {},
     onError: () => {},
     createPostgresUser: process.getuid?.() === 0,

@@ -5,13 +5,14 @@
 // each round (the median of three by default):
 //   etl run        end to end in its own process, each round into a fresh database: time, source
 //                  rows/s, peak RSS, the runner's CPU (all threads), Postgres's CPU during the run
-//                  and with the vacuum work the run leaves (bench/lib.ts, vacuumFollowUp); exact
+//                  and with the vacuum work the run leaves (bench/lib.ts, vacuumFollowUp: the server
+//                  runs without autovacuum, and VACUUM (ANALYZE) follows each load); exact
 //                  counts and latest statuses are checked against the generator's oracle
 //   raw COPY       the same normalised rows into the same five tables (with their keys) in a fresh
 //                  database: the limit of what Postgres can take; its time and Postgres's CPU,
 //                  with the vacuum work it leaves
 // Postgres's CPU is every process of a private server (backends, autovacuum, WAL writer,
-// checkpointer), read from /proc; the server has the default settings.
+// checkpointer), read from /proc; the server has the default settings, autovacuum aside.
 //   csv-parse      alone over the same bytes (bench/parse-floor.ts): the parser's floor, in one
 //                  process, and split over as many processes as the runner has parse workers
 //                  (load_concurrency): CPU seconds grow when two threads share these two cores,
