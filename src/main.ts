@@ -16,14 +16,22 @@ import { migrateCommand, migrateHelp } from './commands/migrate.ts';
 import { demoCommand, demoHelp } from './commands/demo.ts';
 import { rejectsCommand, rejectsHelp } from './commands/rejects.ts';
 import { retryCommand, retryHelp } from './commands/retry.ts';
+import { planCommand, planHelp } from './commands/plan.ts';
+import { reloadCommand, reloadHelp } from './commands/reload.ts';
+import { SourceMismatchError } from './load/source-root.ts';
 import { errorMessage } from './pipeline/errors.ts';
 import { SourceError } from './sources/source.ts';
 import { DatabaseUnavailableError } from './load/database.ts';
+import { SchemaMismatchError } from './load/migrate.ts';
+import { UsageError } from './commands/args.ts';
+import { readFileSync } from 'node:fs';
 
 const COMMANDS: Record<string, { run: (context: CommandContext) => Promise<number>; help: string; summary: string }> = {
-  run: { run: runCommand, help: runHelp, summary: 'load new and changed exports into Postgres' },
+  run: { run: runCommand, help: runHelp, summary: 'load new and changed exports into Postgres (--only, --since, --until)' },
+  plan: { run: planCommand, help: planHelp, summary: 'what the next run would load, retry, skip and mark gone, and why (--json)' },
+  reload: { run: reloadCommand, help: reloadHelp, summary: 'load objects again now: a PREFIX, --only GLOB or --all' },
   status: { run: statusCommand, help: statusHelp, summary: 'files per status, rows per table, last run (--json)' },
-  check: { run: checkCommand, help: checkHelp, summary: 'check configuration, database and source' },
+  check: { run: checkCommand, help: checkHelp, summary: 'check configuration, database and source (--json)' },
   migrate: { run: migrateCommand, help: migrateHelp, summary: 'create or update the tables' },
   demo: { run: demoCommand, help: demoHelp, summary: 'load sample exports into an embedded Postgres' },
   rejects: { run: rejectsCommand, help: rejectsHelp, summary: 'list quarantined rows (--object, --reason, --json)' },
@@ -39,7 +47,8 @@ const GLOBAL_OPTIONS = `Options (every command):
   --database-url URL    postgresql:// URL (DATABASE_URL)
   --state-dir DIR       temporary files, run summaries, failed-files log (ETL_STATE_DIR)
   --log-level LEVEL     fatal, error, warn, info, debug, trace, silent (LOG_LEVEL)
-  -h, --help            this help`;
+  -h, --help            this help
+  -V, --version         the version (without a command)`;
 
 const USAGE = `Usage: etl <command> [options]
 
@@ -66,11 +75,16 @@ async function main(argv: string[]): Promise<number> {
       'state-dir': { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
+      version: { type: 'boolean', short: 'V', default: false },
     },
     allowPositionals: true,
     strict: false,
   });
   const [name] = positionals;
+  if (values.version && !name) {
+    process.stdout.write(`etl ${packageVersion()}\n`);
+    return EXIT.ok;
+  }
   const command = name ? COMMANDS[name] : undefined;
   if (!name || (values.help && !command)) {
     process.stdout.write(USAGE + '\n');
@@ -104,8 +118,9 @@ async function main(argv: string[]): Promise<number> {
   }
   // `etl run` for a person at a terminal: a live view instead of log lines (commands/run-view.ts).
   // `--quiet`: the JSON lines, even on a terminal.
-  const quiet = name === 'run' && commandArgs.includes('--quiet');
-  const view = name === 'run' && settings.logFormat === 'auto' && process.stderr.isTTY === true && !quiet ? new RunView() : undefined;
+  const loads = name === 'run' || name === 'reload';
+  const quiet = loads && commandArgs.includes('--quiet');
+  const view = loads && settings.logFormat === 'auto' && process.stderr.isTTY === true && !quiet ? new RunView() : undefined;
   const format = quiet ? 'json' : settings.logFormat;
   const logger = createLogger({ level: settings.logLevel, format, logFiles: settings.logFiles ? { dir: settings.stateDir } : undefined, terminal: view });
   const stop = new AbortController();
@@ -129,7 +144,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 function reportFatal(error: unknown, logger: Logger): number {
-  if (error instanceof ConfigError) {
+  if (error instanceof UsageError || error instanceof ConfigError || error instanceof SchemaMismatchError || error instanceof SourceMismatchError) {
     logger.error(error.message);
     return EXIT.config;
   }
@@ -140,6 +155,11 @@ function reportFatal(error: unknown, logger: Logger): number {
   // Anything else is unexpected: one line for people, the stack only at debug level.
   logger.error({ err: error }, errorMessage(error));
   return EXIT.failed;
+}
+
+/** The version in package.json (next to src/ and dist/ alike, and in the image). */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
 function stripGlobalOptions(argv: string[]): string[] {

@@ -30,7 +30,7 @@ test('every command has its own --help', async () => {
 test('an unknown command exits 2 and names the commands', async () => {
   const result = await runCli(['lod'], {});
   assert.equal(result.code, 2);
-  assert.match(result.stderr, /unknown command "lod"\. Commands: run, status/);
+  assert.match(result.stderr, /unknown command "lod"\. Commands: run, plan, reload, status/);
 });
 
 test('etl migrate creates the tables once; etl check then passes on a folder source', async (t) => {

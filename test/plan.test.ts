@@ -32,7 +32,7 @@ describe('planRun: when a failed object is tried again', () => {
   const object = (key: string, version = 'v1') => ({ key, version, size: 10, lastModified: new Date('2026-05-01T00:00:00Z') });
   const failed = (key: string, nextAttemptAt: Date | null, extra: Partial<LedgerEntry> = {}): [string, LedgerEntry] => [
     key,
-    { objectKey: key, version: 'v1', status: 'failed', errorClass: 'CSV_FORMAT_ERROR', attempts: 1, nextAttemptAt, retryRequested: false, ...extra },
+    { objectKey: key, version: 'v1', lastModified: new Date('2026-05-01T00:00:00Z'), status: 'failed', errorClass: 'CSV_FORMAT_ERROR', attempts: 1, nextAttemptAt, retryRequested: false, ...extra },
   ];
 
   it('its bytes caused it (no next attempt): it waits for a new version; a retry delay: until it passes; etl retry: now', () => {

@@ -2,11 +2,11 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { connectDatabase } from '../load/database.ts';
 import { TARGET_TABLES } from '../load/merge.ts';
 import { runPipeline } from '../pipeline/run.ts';
 import { EXIT, type CommandContext } from './context.ts';
+import { parseCommandArgs } from './args.ts';
 
 export const demoHelp = `Usage: etl demo [--files N] [--rows N] [options]
 
@@ -18,7 +18,7 @@ prints the summary and a few rows of each table. Run it twice to see the second 
   --rows N    rows per object (default 400)`;
 
 export async function demoCommand(context: CommandContext): Promise<number> {
-  const { values } = parseArgs({ args: context.args, options: { files: { type: 'string', default: '12' }, rows: { type: 'string', default: '400' } } });
+  const { values } = parseCommandArgs('demo', context.args, { files: { type: 'string', default: '12' }, rows: { type: 'string', default: '400' } });
   const { logger } = context;
   const demoDir = path.resolve(context.settings.stateDir, 'demo');
   const exportsDir = path.join(demoDir, 'exports');
@@ -45,7 +45,7 @@ export async function demoCommand(context: CommandContext): Promise<number> {
   try {
     const settings = { ...context.settings, databaseUrl, source: { kind: 'local' as const, dir: exportsDir } };
     const summary = await runPipeline(settings, logger, { signal: context.signal });
-    const client = await connectDatabase(databaseUrl, 'etl-demo');
+    const client = await connectDatabase(databaseUrl, 'etl-demo', undefined, context.settings.databaseSchema);
     try {
       const lines: string[] = [
         '',

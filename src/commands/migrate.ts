@@ -1,6 +1,7 @@
 import { connectDatabase } from '../load/database.ts';
 import { migrate } from '../load/migrate.ts';
 import { EXIT, type CommandContext } from './context.ts';
+import { parseCommandArgs } from './args.ts';
 
 export const migrateHelp = `Usage: etl migrate [options]
 
@@ -8,9 +9,10 @@ Creates or updates the tables (the five targets, etl_files, etl_rejects, etl_val
 etl_runs). \`etl run\` does the same at its start; this is for doing it ahead of time.`;
 
 export async function migrateCommand(context: CommandContext): Promise<number> {
-  const client = await connectDatabase(context.settings.databaseUrl, 'etl-migrate');
+  parseCommandArgs('migrate', context.args, {});
+  const client = await connectDatabase(context.settings.databaseUrl, 'etl-migrate', undefined, context.settings.databaseSchema);
   try {
-    const applied = await migrate(client);
+    const applied = await migrate(client, context.settings.databaseSchema);
     context.logger.info({ applied }, applied.length ? `applied ${applied.length} migration(s)` : 'the database is up to date');
     return EXIT.ok;
   } finally {

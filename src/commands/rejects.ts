@@ -1,6 +1,6 @@
-import { parseArgs } from 'node:util';
 import { connectDatabase } from '../load/database.ts';
-import { migrate } from '../load/migrate.ts';
+import { requireCurrentSchema } from '../load/migrate.ts';
+import { parseCommandArgs, UsageError } from './args.ts';
 import { utf8SequenceLength } from '../read/decode.ts';
 import { EXIT, type CommandContext } from './context.ts';
 
@@ -29,15 +29,17 @@ interface RejectRow {
 }
 
 export async function rejectsCommand(context: CommandContext): Promise<number> {
-  const { values } = parseArgs({
-    args: context.args,
-    options: { object: { type: 'string' }, reason: { type: 'string' }, limit: { type: 'string', default: '100' }, json: { type: 'boolean', default: false } },
+  const { values } = parseCommandArgs('rejects', context.args, {
+    object: { type: 'string' },
+    reason: { type: 'string' },
+    limit: { type: 'string', default: '100' },
+    json: { type: 'boolean', default: false },
   });
   const limit = Number(values.limit);
-  if (!Number.isInteger(limit) || limit < 1) throw new Error(`--limit must be a whole number above 0, not ${values.limit}`);
-  const client = await connectDatabase(context.settings.databaseUrl, 'etl-rejects');
+  if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`etl rejects: --limit must be a whole number above 0, not ${values.limit}`);
+  const client = await connectDatabase(context.settings.databaseUrl, 'etl-rejects', undefined, context.settings.databaseSchema);
   try {
-    await migrate(client);
+    await requireCurrentSchema(client);
     const filter = [values.object ?? null, values.reason?.toUpperCase() ?? null];
     const { rows } = await client.query<RejectRow>(
       `SELECT r.object_key, r.version, r.line_number, r.reason, r.detail, r.raw, r.raw_bytes, f.encoding

@@ -1,6 +1,7 @@
 import { connectDatabase } from '../load/database.ts';
 import { requestRetry } from '../load/ledger.ts';
-import { migrate } from '../load/migrate.ts';
+import { requireCurrentSchema } from '../load/migrate.ts';
+import { parseCommandArgs, UsageError } from './args.ts';
 import { EXIT, type CommandContext } from './context.ts';
 
 export const retryHelp = `Usage: etl retry KEY | --failed [options]
@@ -9,15 +10,12 @@ Marks an object (by its key, as \`etl status\` shows it) or every failed object 
 next run, even before its retry delay has passed or when it has not changed.`;
 
 export async function retryCommand(context: CommandContext): Promise<number> {
-  const failed = context.args.includes('--failed');
-  const keys = context.args.filter((arg) => arg !== '--failed');
-  if (!failed && keys.length === 0) {
-    context.print(retryHelp);
-    return EXIT.config;
-  }
-  const client = await connectDatabase(context.settings.databaseUrl, 'etl-retry');
+  const { values, positionals: keys } = parseCommandArgs('retry', context.args, { failed: { type: 'boolean', default: false } }, true);
+  const failed = values.failed;
+  if (!failed && keys.length === 0) throw new UsageError('etl retry: name an object (its key, as `etl status` shows it) or give --failed; see `etl retry --help`');
+  const client = await connectDatabase(context.settings.databaseUrl, 'etl-retry', undefined, context.settings.databaseSchema);
   try {
-    await migrate(client);
+    await requireCurrentSchema(client);
     let marked = failed ? await requestRetry(client, { allFailed: true }) : 0;
     for (const key of keys) {
       const count = await requestRetry(client, { key });

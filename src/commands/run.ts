@@ -1,10 +1,12 @@
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from './args.ts';
+import { SELECTION_HELP, SELECTION_OPTIONS, selectionFrom } from './selection-args.ts';
+import type { Selection } from '../pipeline/selection.ts';
 import { runPipeline, type RunSummary } from '../pipeline/run.ts';
 import { summaryTable } from './run-view.ts';
 import { sendRunMetrics } from '../telemetry/metrics.ts';
 import { EXIT, type CommandContext } from './context.ts';
 
-export const runHelp = `Usage: etl run [options]
+export const runHelp = `Usage: etl run [--only GLOB] [--since TIME] [--until TIME] [--quiet] [options]
 
 Loads every new or changed export object from the source into Postgres, one transaction per
 object, then writes the run summary. Exit codes: 0 every object loaded or unchanged (quarantined
@@ -13,16 +15,23 @@ nothing), 1 the run could not go on (database or source unreachable, connection 
 a signal), 3 objects failed, in this run or still from earlier ones (see failed_files_log.json,
 \`etl status\`).
 
-  --quiet   JSON log lines even on a terminal (they are the default without one: in Kubernetes)
+  --quiet         JSON log lines even on a terminal (they are the default without one: in Kubernetes)
+${SELECTION_HELP}
+See what a run would do first with \`etl plan\` (same options).
 At a terminal, \`etl run\` shows a live progress bar, a line per object that failed or quarantined
 rows, warnings and errors, and a summary table at the end; LOG_FORMAT=json or pretty keep log lines.`;
 
 export async function runCommand(context: CommandContext): Promise<number> {
-  parseArgs({ args: context.args, options: { quiet: { type: 'boolean', default: false } }, strict: true });
+  const { values } = parseCommandArgs('run', context.args, { quiet: { type: 'boolean', default: false }, ...SELECTION_OPTIONS });
+  return runAndReport(context, selectionFrom('run', values));
+}
+
+/** A run (etl run, etl reload), its summary for people or as a log line, its metrics and exit code. */
+export async function runAndReport(context: CommandContext, selection: Selection): Promise<number> {
   const { view } = context;
   let summary: RunSummary;
   try {
-    summary = await runPipeline(context.settings, context.logger, { signal: context.signal, observer: view });
+    summary = await runPipeline(context.settings, context.logger, { signal: context.signal, observer: view, selection });
   } finally {
     view?.close();
   }

@@ -1,21 +1,22 @@
-import { parseArgs } from 'node:util';
 import { connectDatabase } from '../load/database.ts';
-import { migrate } from '../load/migrate.ts';
+import { requireCurrentSchema } from '../load/migrate.ts';
+import { parseCommandArgs } from './args.ts';
 import { TARGET_TABLES } from '../load/merge.ts';
 import { EXIT, type CommandContext } from './context.ts';
 
 export const statusHelp = `Usage: etl status [--json] [options]
 
 Shows the files per status (loaded, failed, gone) with their row accounts, the rows in each table,
-the failed files and the last run.
+the failed files and the last run. Reads only: works with a read-only role, and never changes the
+schema (it says so when the schema is behind: run \`etl migrate\`).
 
   --json   machine-readable output`;
 
 export async function statusCommand(context: CommandContext): Promise<number> {
-  const { values } = parseArgs({ args: context.args, options: { json: { type: 'boolean', default: false } }, allowPositionals: false });
-  const client = await connectDatabase(context.settings.databaseUrl, 'etl-status');
+  const { values } = parseCommandArgs('status', context.args, { json: { type: 'boolean', default: false } });
+  const client = await connectDatabase(context.settings.databaseUrl, 'etl-status', undefined, context.settings.databaseSchema);
   try {
-    await migrate(client);
+    await requireCurrentSchema(client);
     const files = (
       await client.query<{ status: string; files: number; rows_read: number; rows_loaded: number; rows_quarantined: number }>(
         `SELECT status, count(*) AS files, coalesce(sum(rows_read), 0) AS rows_read, coalesce(sum(rows_loaded), 0) AS rows_loaded,

@@ -8,6 +8,8 @@ import { registerSecret, registerUrlSecrets } from '../secrets.ts';
 export interface Settings {
   source: SourceSetting;
   databaseUrl: string;
+  /** Schema of the etl's tables (config database_schema). */
+  databaseSchema: string;
   stateDir: string;
   logLevel: string;
   logFormat: 'auto' | 'json' | 'pretty';
@@ -81,6 +83,7 @@ export function loadSettings(options: LoadOptions = {}): Settings {
   return {
     source: parseSource(config.get('source'), config.get('s3_bucket'), config.get('s3_folder')),
     databaseUrl: normalizeDatabaseUrl(config.get('pg_conn_string')),
+    databaseSchema: config.get('database_schema'),
     stateDir: config.get('state_dir'),
     logLevel: config.get('log_level'),
     logFormat: config.get('log_format') as Settings['logFormat'],

@@ -32,6 +32,12 @@ export const configSchema = {
     arg: 'database-url',
     sensitive: true,
   },
+  database_schema: {
+    doc: "Postgres schema of the etl's tables (targets, ledger, quarantine, runs), created when missing. Two installs with different sources on one database each use a schema of their own: they never touch each other's ledger, and each has its own run lock.",
+    format: 'sql-identifier',
+    default: 'public',
+    env: 'ETL_DATABASE_SCHEMA',
+  },
   state_dir: { doc: 'Folder for temporary downloads, run summaries and the failed-files log (the PVC in Kubernetes).', format: String, default: './state', env: 'ETL_STATE_DIR', arg: 'state-dir' },
   log_level: { doc: 'Log level.', format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', env: 'LOG_LEVEL', arg: 'log-level' },
   log_format: { doc: 'json, pretty, or auto (pretty when stdout is a terminal).', format: ['auto', 'json', 'pretty'], default: 'auto', env: 'LOG_FORMAT' },
@@ -117,6 +123,14 @@ convict.addFormat({
       // Never echo the value: it carries a password.
       throw new Error('must be a postgresql:// URL');
     }
+  },
+});
+// A schema name used in search_path and CREATE SCHEMA: plain lower-case identifiers only, so it is
+// never quoted or escaped.
+convict.addFormat({
+  name: 'sql-identifier',
+  validate(value: unknown) {
+    if (typeof value !== 'string' || !/^[a-z_][a-z0-9_]{0,62}$/.test(value)) throw new Error('must be a lower-case identifier: letters, digits and _, not starting with a digit');
   },
 });
 // convict's Boolean turns every string but "false" into true (S3_FORCE_PATH_STYLE=0 would be true).

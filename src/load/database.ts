@@ -31,11 +31,16 @@ export function readTimeoutMs(timeouts: ConnectionTimeouts): number {
   return Math.round(timeouts.statementTimeoutMs * 1.1 + 5_000);
 }
 
-/** The pg.Client settings for a connection of this runner. */
-export function clientConfig(url: string, applicationName: string, timeouts?: ConnectionTimeouts): pg.ClientConfig {
+/**
+ * The pg.Client settings for a connection of this runner. `schema` (config database_schema) is
+ * where its tables are: every statement names tables without a schema, so the search_path decides.
+ */
+export function clientConfig(url: string, applicationName: string, timeouts?: ConnectionTimeouts, schema = 'public'): pg.ClientConfig {
   return {
     connectionString: url,
     application_name: applicationName,
+    // A validated identifier (config/schema.ts: sql-identifier), so it needs no quoting.
+    ...(schema !== 'public' && { options: `-c search_path=${schema}` }),
     connectionTimeoutMillis: 15_000,
     // A dead peer (a server that vanished, a cut network) is noticed instead of waited on.
     keepAlive: true,
@@ -49,9 +54,9 @@ export function clientConfig(url: string, applicationName: string, timeouts?: Co
   };
 }
 
-export async function connectDatabase(url: string, applicationName: string, timeouts?: ConnectionTimeouts): Promise<pg.Client> {
+export async function connectDatabase(url: string, applicationName: string, timeouts?: ConnectionTimeouts, schema?: string): Promise<pg.Client> {
   if (!url) throw new DatabaseUnavailableError('No database is configured: set pg_conn_string (DATABASE_URL) to a postgresql:// URL.');
-  const client = new pg.Client(clientConfig(url, applicationName, timeouts));
+  const client = new pg.Client(clientConfig(url, applicationName, timeouts, schema));
   // Without a listener an error event (server restart, network cut) would kill the process.
   client.on('error', () => {});
   try {

@@ -16,6 +16,7 @@ export type ErrorClass =
 export interface LedgerEntry {
   objectKey: string;
   version: string;
+  lastModified: Date;
   status: FileStatus;
   errorClass: ErrorClass | null;
   attempts: number;
@@ -45,18 +46,20 @@ export async function readLedger(client: ClientBase): Promise<Map<string, Ledger
   const { rows } = await client.query<{
     object_key: string;
     version: string;
+    last_modified: Date;
     status: FileStatus;
     error_class: ErrorClass | null;
     attempts: number;
     next_attempt_at: Date | null;
     retry_requested: boolean;
-  }>('SELECT object_key, version, status, error_class, attempts, next_attempt_at, retry_requested FROM etl_files');
+  }>('SELECT object_key, version, last_modified, status, error_class, attempts, next_attempt_at, retry_requested FROM etl_files');
   return new Map(
     rows.map((row) => [
       row.object_key,
       {
         objectKey: row.object_key,
         version: row.version,
+        lastModified: row.last_modified,
         status: row.status,
         errorClass: row.error_class,
         attempts: row.attempts,
@@ -136,15 +139,24 @@ export async function failedFiles(client: ClientBase): Promise<Array<Record<stri
   return rows;
 }
 
-/** Objects that are no longer in the source: marked gone, their rows kept. */
-export async function markGone(client: ClientBase, presentKeys: ReadonlySet<string>): Promise<string[]> {
+/** Objects that are no longer in the source (pipeline/plan.ts: goneKeys): marked gone, their rows kept. */
+export async function markGone(client: ClientBase, keys: readonly string[]): Promise<string[]> {
+  if (keys.length === 0) return [];
   const { rows } = await client.query<{ object_key: string }>(
-    `UPDATE etl_files SET status = 'gone', updated_at = now()
-     WHERE status <> 'gone' AND NOT (object_key = ANY($1::text[]))
-     RETURNING object_key`,
-    [[...presentKeys]],
+    `UPDATE etl_files SET status = 'gone', updated_at = now() WHERE status <> 'gone' AND object_key = ANY($1::text[]) RETURNING object_key`,
+    [keys],
   );
   return rows.map((row) => row.object_key);
+}
+
+/** `etl reload`: these objects are loaded again by the next run, whatever their state (gone ones are not in the source). */
+export async function requestReload(client: ClientBase, keys: readonly string[]): Promise<number> {
+  if (keys.length === 0) return 0;
+  const result = await client.query(
+    `UPDATE etl_files SET retry_requested = true, next_attempt_at = now(), updated_at = now() WHERE status <> 'gone' AND object_key = ANY($1::text[])`,
+    [keys],
+  );
+  return result.rowCount ?? 0;
 }
 
 /** `etl retry`: the given objects (or every failed one) are loaded by the next run. */

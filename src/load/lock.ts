@@ -4,21 +4,29 @@
 // While the run goes on, the connection is asked a question every so often: a connection that
 // died or stopped answering (a cut network, a stalled proxy) means the lock may be gone, and the
 // run stops before another run could overlap it.
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { clientConfig, closeClient, type ConnectionTimeouts } from './database.ts';
 
-/** Key of the run lock (any fixed bigint; documented in the README for operators). */
+/** Key of the run lock of the public schema (any fixed bigint; documented in the README for operators). */
 export const RUN_LOCK_KEY = 7_340_201_000;
+
+/** The run lock of an install whose tables are in `schema`: installs in other schemas run at the same time. */
+export function runLockKey(schema = 'public'): number {
+  return schema === 'public' ? RUN_LOCK_KEY : RUN_LOCK_KEY + 1 + createHash('sha256').update(schema).digest().readUInt32BE(0);
+}
 
 export class RunLock {
   private readonly client: pg.Client;
+  private readonly key: number;
   private held = false;
   private lostError: Error | undefined;
   private readonly lostListeners: Array<(error: Error) => void> = [];
   private watchdog: NodeJS.Timeout | undefined;
 
-  private constructor(client: pg.Client) {
+  private constructor(client: pg.Client, key: number) {
     this.client = client;
+    this.key = key;
     // An 'error' event without a listener would kill the process; a dead lock connection means
     // the lock is gone, so the run must stop.
     client.on('error', (error) => this.lose(error));
@@ -32,7 +40,7 @@ export class RunLock {
     const client = new pg.Client(clientConfig(connectionString, 'etl-run-lock', timeouts));
     client.on('error', () => {}); // until the lock is set up below (a failed connect is thrown)
     await client.connect();
-    const lock = new RunLock(client);
+    const lock = new RunLock(client, key);
     const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key]);
     if (!rows[0]?.locked) {
       await client.end();
@@ -46,7 +54,8 @@ export class RunLock {
    * Checks every `intervalMs` that the lock connection answers within `intervalMs` and still holds
    * the lock; when it does not, the lock counts as lost.
    */
-  watch(intervalMs: number, key = RUN_LOCK_KEY): void {
+  watch(intervalMs: number): void {
+    const key = this.key;
     const check = async () => {
       if (!this.held || this.lostError) return;
       try {
@@ -77,7 +86,8 @@ export class RunLock {
     return this.lostError;
   }
 
-  async release(key = RUN_LOCK_KEY): Promise<boolean> {
+  async release(): Promise<boolean> {
+    const key = this.key;
     clearTimeout(this.watchdog);
     if (!this.held) return false;
     this.held = false;

@@ -11,19 +11,22 @@ import type pg from 'pg';
 import { SpanStatusCode, type Span } from '@opentelemetry/api';
 import type { Settings } from '../config/load.ts';
 import { migrate } from '../load/migrate.ts';
-import { RunLock } from '../load/lock.ts';
-import { failedFiles, markGone, readLedger } from '../load/ledger.ts';
+import { RunLock, runLockKey } from '../load/lock.ts';
+import { failedFiles, markGone } from '../load/ledger.ts';
+import { recordSourceRoot } from '../load/source-root.ts';
 import { abandonedRuns, closeAbandonedRun, finishRun, insertRun, lastSuccess } from '../load/runs.ts';
 import { closeClient, connectDatabase } from '../load/database.ts';
 import { cancelBackend } from '../load/transaction.ts';
 import { openSource } from '../sources/index.ts';
-import { SourceError, type Source, type SourceObject } from '../sources/source.ts';
+import type { Source, SourceObject } from '../sources/source.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { failSpan, rememberRunTrace, tracer } from '../telemetry/spans.ts';
 import { ParseThread } from '../read/parse-thread.ts';
 import { errorMessage, RunAbortedError } from './errors.ts';
 import { loadFile, type FileResult } from './file.ts';
-import { loadOrder, planRun, type Plan } from './plan.ts';
+import { loadOrder, type Plan } from './plan.ts';
+import { planSource } from './listing.ts';
+import { selectionFields, type Selection } from './selection.ts';
 import { appendRunSummary, readRunSummary, writeJsonAtomic } from './state-files.ts';
 import { account, finish, newSummary, type RunSummary } from './summary.ts';
 
@@ -33,6 +36,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Follows the run as it goes (the terminal view); the logs carry the same events. */
   observer?: RunObserver;
+  /** Only these objects (etl run --only/--since/--until); the others are neither loaded nor marked gone. */
+  selection?: Selection;
 }
 
 /** What a view of a running run hears about. */
@@ -50,7 +55,9 @@ interface Run {
   logger: Logger;
   summary: RunSummary;
   started: Date;
+  /** The source as the ledger keys it, once planned (pipeline/listing.ts). */
   source: Source;
+  selection: Selection;
   /** The run's own connection: migrations, ledger reads, the run row, cancelling loads. */
   client: pg.Client;
   /** Aborted by a signal or when the run lock is lost. */
@@ -98,10 +105,10 @@ async function runSteps(settings: Settings, logger: Logger, options: RunOptions,
   let lock: RunLock | undefined;
   let runRowWritten = false;
   try {
-    client = await connectDatabase(settings.databaseUrl, 'etl-run', settings.database);
-    const applied = await migrate(client);
+    client = await connectDatabase(settings.databaseUrl, 'etl-run', settings.database, settings.databaseSchema);
+    const applied = await migrate(client, settings.databaseSchema);
     if (applied.length > 0) logger.info({ migrations: applied }, 'applied database migrations');
-    lock = await RunLock.tryAcquire(settings.databaseUrl, undefined, settings.database);
+    lock = await RunLock.tryAcquire(settings.databaseUrl, runLockKey(settings.databaseSchema), settings.database);
     if (!lock) {
       logger.info('another run holds the run lock; this run exits without touching data');
       span.addEvent('run lock held by another run');
@@ -109,7 +116,17 @@ async function runSteps(settings: Settings, logger: Logger, options: RunOptions,
       summary.status = 'locked';
       return finish(summary, started);
     }
-    const run: Run = { settings, logger, summary, started, source, client, signal: stopSignal(options.signal, lock, settings, logger), observer: options.observer };
+    const run: Run = {
+      settings,
+      logger,
+      summary,
+      started,
+      source,
+      selection: options.selection ?? {},
+      client,
+      signal: stopSignal(options.signal, lock, settings, logger),
+      observer: options.observer,
+    };
     const plan = await planObjects(run);
     run.observer?.planned({
       objects: plan.load.length,
@@ -157,27 +174,22 @@ function stopSignal(signal: AbortSignal | undefined, lock: RunLock, settings: Se
   return signal ? AbortSignal.any([signal, lockLost.signal]) : lockLost.signal;
 }
 
-/** Plan: close what dead runs left open, list the source, compare with the ledger, mark gone objects. */
+/**
+ * Plan: close what dead runs left open, list the source (keyed as the ledger keys it), compare with
+ * the ledger, mark gone objects; the first run on a ledger records its source.
+ */
 async function planObjects(run: Run): Promise<Plan> {
-  const { client, source, summary, logger } = run;
+  const { client, summary, logger } = run;
   await closeAbandonedRuns(run);
-  const objects = await source.list(run.signal).catch((error: unknown) => {
+  const planned = await planSource(client, run.source, run.settings, run.selection, run.signal).catch((error: unknown) => {
     if (run.signal.aborted) throw new RunAbortedError('the run was stopped while listing the source');
     throw error;
   });
-  summary.files.listed = objects.length;
-  const ledger = await readLedger(client);
-  const present = [...ledger.values()].filter((entry) => entry.status !== 'gone').length;
-  if (objects.length === 0 && present > 0) {
-    // Most likely a typo in the prefix or the wrong bucket: marking every object gone would make
-    // the next correct run load them all again. Nothing is changed; the run fails so it is seen.
-    throw new SourceError(
-      `${source.description} lists no objects, but the ledger has ${present} objects from earlier runs that are not marked gone; nothing was changed. ` +
-        'Check ETL_SOURCE (bucket and prefix). If the source was emptied on purpose, see "An empty source" in docs/s3.md',
-    );
-  }
-  const plan = planRun(objects, ledger);
-  const gone = await markGone(client, new Set(objects.map((object) => object.key)));
+  if (planned.ledgerRoot === undefined) await recordSourceRoot(client, planned.root);
+  run.source = planned.source;
+  const { plan } = planned;
+  const gone = await markGone(client, planned.gone);
+  summary.files.listed = planned.listed;
   summary.files.gone = gone.length;
   summary.files.planned = plan.load.length;
   summary.files.unchanged = plan.unchanged.length;
@@ -185,7 +197,16 @@ async function planObjects(run: Run): Promise<Plan> {
   summary.files.skipped = plan.skipped.length;
   summary.skipped_objects = plan.skipped;
   logger.info(
-    { source: source.description, listed: objects.length, to_load: plan.load.length, unchanged: plan.unchanged.length, waiting: plan.waiting.length, skipped: plan.skipped.length, gone: gone.length },
+    {
+      source: run.source.description,
+      ...selectionFields(run.selection),
+      listed: planned.listed,
+      to_load: plan.load.length,
+      unchanged: plan.unchanged.length,
+      waiting: plan.waiting.length,
+      skipped: plan.skipped.length,
+      gone: gone.length,
+    },
     'run planned',
   );
   for (const skipped of plan.skipped) logger.info({ object_key: skipped.key, reason: skipped.reason }, 'skipping object');
@@ -245,7 +266,7 @@ async function loadObjects(run: Run, plan: Plan): Promise<void> {
     const parser = new ParseThread(settings.limits.maxRecordBytes);
     let client: pg.Client | undefined;
     try {
-      client = await connectDatabase(settings.databaseUrl, 'etl-load', settings.database);
+      client = await connectDatabase(settings.databaseUrl, 'etl-load', settings.database, settings.databaseSchema);
       while (!stopped && !signal.aborted) {
         const object = queue.shift();
         if (!object) return;
@@ -400,7 +421,7 @@ async function writeRunRow(client: pg.Client, settings: Settings, summary: RunSu
   }
   let fresh: pg.Client | undefined;
   try {
-    fresh = await connectDatabase(settings.databaseUrl, 'etl-run', settings.database);
+    fresh = await connectDatabase(settings.databaseUrl, 'etl-run', settings.database, settings.databaseSchema);
     await write(fresh);
   } catch (error) {
     logger.warn({ err: errorMessage(error) }, 'could not write the run row to etl_runs; the next run closes it from the summary file');

@@ -1,5 +1,7 @@
 // Picks the source from the settings.
-import type { Settings } from '../config/load.ts';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Settings, SourceSetting } from '../config/load.ts';
 import { ConfigError } from '../config/load.ts';
 import { LocalSource } from './local.ts';
 import type { Source } from './source.ts';
@@ -14,5 +16,20 @@ export async function openSource(settings: Settings): Promise<Source> {
     }
     case 'none':
       throw new ConfigError('No source is configured: set source (ETL_SOURCE) to s3://bucket/prefix/ or a folder, or set s3_bucket and s3_folder.');
+  }
+}
+
+/**
+ * The source's identity, which the ledger's keys are relative to: s3://bucket/prefix or
+ * file:///absolute/dir/ (load/source-root.ts).
+ */
+export function sourceRoot(setting: SourceSetting): string {
+  switch (setting.kind) {
+    case 's3':
+      return `s3://${setting.bucket}/${setting.prefix}`;
+    case 'local':
+      return `${pathToFileURL(path.resolve(setting.dir)).href.replace(/\/?$/, '/')}`;
+    case 'none':
+      return '';
   }
 }
