@@ -16,6 +16,8 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { EXIT } from '../src/commands/context.ts';
+import { configSchema } from '../src/config/schema.ts';
+import { chartReadmeFile, readmeWithTable } from '../scripts/chart-readme.ts';
 import {
   chartDir, K8S_NAMESPACE, k8sDir, parseManifests, plainManifestDrift, renderChart, root, runHelm, tryRenderChart,
   type K8sObject,
@@ -41,17 +43,23 @@ const kubernetesValidate = () => requiredEnv('TEST_KUBERNETES_VALIDATE_BIN',
 // required fields are errors. kubernetes-validate --strict checks those; the schemas allow null
 // everywhere and take any string as a quantity, so those two are checked here.
 
-/** The Kubernetes version the schemas are for; kubernetes-validate reports major.minor. */
-const K8S_VERSION = '1.34.0';
-const K8S_MINOR = '1.34';
+/**
+ * The Kubernetes versions every rendered object is validated against: the oldest the chart claims
+ * (Chart.yaml kubeVersion >=1.27) and the newest kubernetes-validate has schemas for. The test
+ * cluster (scripts/services.ts) runs 1.34 in between.
+ */
+const K8S_VERSIONS = ['1.27.0', '1.37.0'];
+/** Native sidecars (an init container's restartPolicy) are in the API from 1.28, on by default from 1.29. */
+const SIDECAR_K8S_VERSIONS = ['1.29.0', '1.37.0'];
 
 /**
  * Schema problems of each object (same order; empty when it passed), from one
  * `kubernetes-validate --strict` run over one JSON file per object. An object counts as valid only
- * when the tool says it passed against K8S_MINOR: a kind or apiVersion it has no schema for (which
+ * when the tool says it passed against `version`'s minor: a kind or apiVersion it has no schema for (which
  * it only warns about) is a problem.
  */
-function schemaProblems(objects: K8sObject[]): string[][] {
+function schemaProblems(objects: K8sObject[], version: string): string[][] {
+  const minor = version.split('.').slice(0, 2).join('.');
   const dir = mkdtempSync(path.join(tmpdir(), 'chart-kubernetes-validate-'));
   try {
     const files = objects.map((object, index) => {
@@ -59,7 +67,7 @@ function schemaProblems(objects: K8sObject[]): string[][] {
       writeFileSync(file, JSON.stringify(object));
       return file;
     });
-    const result = spawnSync(kubernetesValidate(), ['--kubernetes-version', K8S_VERSION, '--strict', ...files], { encoding: 'utf8', timeout: 120_000 });
+    const result = spawnSync(kubernetesValidate(), ['--kubernetes-version', version, '--strict', ...files], { encoding: 'utf8', timeout: 120_000 });
     if (result.error !== undefined) throw new Error(`kubernetes-validate did not run: ${result.error.message}`);
     const problems = objects.map((): string[] => []);
     const passed = objects.map(() => 0);
@@ -71,9 +79,9 @@ function schemaProblems(objects: K8sObject[]): string[][] {
       if (level === undefined || index < 0) { unexplained.push(line); continue; }
       const message = rest.slice(files[index]!.length + 1);
       const resource = `${objects[index]!.kind.toLowerCase()}/${objects[index]!.metadata.name}`;
-      const failed = `did not validate for resource ${resource} against version ${K8S_MINOR}: `;
+      const failed = `did not validate for resource ${resource} against version ${minor}: `;
       if (level === 'ERROR') errors += 1;
-      if (level === 'INFO' && message === `passed for resource ${resource} against version ${K8S_MINOR}`) passed[index]! += 1;
+      if (level === 'INFO' && message === `passed for resource ${resource} against version ${minor}`) passed[index]! += 1;
       else if (level === 'ERROR' && message.startsWith(failed)) problems[index]!.push(message.slice(failed.length));
       else problems[index]!.push(`${level}: ${message}`);
     }
@@ -184,9 +192,17 @@ function semanticProblems(object: K8sObject): string[] {
   return problems;
 }
 
-/** Every problem of each object (same order): schema (strict), nulls, quantities and semantics. */
-function validateObjects(objects: K8sObject[]): string[][] {
-  const schema = schemaProblems(objects);
+/** Every problem of each object (same order): schema (strict, per version), nulls, quantities and semantics. */
+function validateObjects(objects: K8sObject[], versions = K8S_VERSIONS): string[][] {
+  const perVersion = versions.map((version) => schemaProblems(objects, version));
+  // A problem every version reports is shown once; one only some versions report names them.
+  const schema = objects.map((_, index) => {
+    const all = [...new Set(perVersion.flatMap((problems) => problems[index]!))];
+    return all.map((problem) => {
+      const where = versions.filter((_, v) => perVersion[v]![index]!.includes(problem));
+      return where.length === versions.length ? problem : `${problem} (Kubernetes ${where.join(', ')} only)`;
+    });
+  });
   return objects.map((object, index) => {
     if (schema[index]!.length > 0) return schema[index]!;
     const nulls = nullProblems(object, object.kind);
@@ -195,9 +211,9 @@ function validateObjects(objects: K8sObject[]): string[][] {
   });
 }
 
-function assertValid(objects: K8sObject[]): void {
+function assertValid(objects: K8sObject[], versions = K8S_VERSIONS): void {
   assert.ok(objects.length > 0, 'nothing was rendered');
-  const results = validateObjects(objects);
+  const results = validateObjects(objects, versions);
   const problems = objects.flatMap((object, index) => results[index]!.map((problem) => `${object.kind} ${object.metadata.name}: ${problem}`));
   assert.deepEqual(problems, [], `rendered objects are not valid Kubernetes objects:\n${problems.join('\n')}`);
 }
@@ -299,7 +315,8 @@ describe('helm chart', () => {
       ['a memory limit that is no quantity', (j) => { (containerOf(j).resources as { limits: Record<string, unknown> }).limits.memory = 'a lot'; }, /limits\.memory: "a lot" is not a quantity/],
       ['no jobTemplate', (j) => { delete (j.spec as Record<string, unknown>).jobTemplate; }, /^spec: 'jobTemplate' is a required property$/m],
       ['a kind without a schema', (j) => { j.kind = 'CronJobs'; }, /^WARN: Couldn't find schema for kind CronJobs/m],
-      ['an apiVersion without a schema', (j) => { j.apiVersion = 'batch/v2'; }, /^WARN: Couldn't find schema for kind CronJob with api version batch\/v2 for kubernetes version 1\.34$/m],
+      ['an apiVersion without a schema', (j) => { j.apiVersion = 'batch/v2'; }, /^WARN: Couldn't find schema for kind CronJob with api version batch\/v2 for kubernetes version 1\.27 \(Kubernetes 1\.27\.0 only\)$/m],
+      ['a pod field 1.27 does not have (pod-level resources, 1.32)', (j) => { (podOf(j) as Record<string, unknown>).resources = { limits: { memory: '1Gi' } }; }, /\('resources' was unexpected\) \(Kubernetes 1\.27\.0 only\)$/m],
       ['a name over 52 characters', (j) => { j.metadata.name = 'x'.repeat(53); }, /max 52/],
       ['a mount without a volume', (j) => { containerOf(j).volumeMounts!.push({ name: 'nowhere', mountPath: '/x' }); }, /volumeMount nowhere has no volume/],
     ];
@@ -403,7 +420,7 @@ describe('helm chart', () => {
     assert.deepEqual(job.spec.jobTemplate.spec.podFailurePolicy, {
       rules: [
         // The application's own codes (src/commands/context.ts), so the chart cannot drift from them.
-        { action: 'FailJob', onExitCodes: { containerName: 'etl', operator: 'In', values: [EXIT.config, EXIT.objectsFailed] } },
+        { action: 'FailJob', onPodConditions: [], onExitCodes: { containerName: 'etl', operator: 'In', values: [EXIT.config, EXIT.objectsFailed] } },
         { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
       ],
     });
@@ -553,6 +570,60 @@ describe('helm chart', () => {
     assert.equal(job.metadata.labels?.team, 'data');
   });
 
+  it('renders initContainers, native sidecars, extraObjects and CronJob annotations into valid objects', () => {
+    const restricted = { runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } };
+    const objects = render({
+      secret: { databaseUrl: 'postgresql://etl:pw@127.0.0.1:5432/etl' },
+      cronJobAnnotations: { 'argocd.argoproj.io/sync-options': 'Prune=false' },
+      initContainers: [{ name: 'wait-for-db', image: 'busybox:1.37', args: ['sh', '-c', 'true'], securityContext: restricted }],
+      extraContainers: [{ name: 'cloud-sql-proxy', image: 'gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.1', args: ['--port=5432', 'p:r:i'], securityContext: restricted }],
+      extraVolumes: [{ name: 'proxy-creds', secret: { secretName: '{{ .Release.Name }}-proxy' } }],
+      extraObjects: [
+        { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: '{{ include "toshiba-etl.fullname" . }}-extra' }, data: { release: '{{ .Release.Name }}' } },
+        'apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ .Release.Name }}-proxy\nstringData:\n  key: x\n',
+      ],
+    });
+    assertValid(objects, SIDECAR_K8S_VERSIONS);
+    const job = cronJob(objects);
+    assert.deepEqual(job.metadata.annotations, { 'argocd.argoproj.io/sync-options': 'Prune=false' });
+    const test = find(objects, 'Pod') as K8sObject & { spec: PodSpec };
+    for (const pod of [podOf(job), test.spec]) {
+      const init = pod.initContainers as (Container & { restartPolicy?: string })[];
+      assert.deepEqual(init.map((c) => c.name), ['wait-for-db', 'cloud-sql-proxy'], 'initContainers first, then the sidecars');
+      assert.equal(init[0]!.restartPolicy, undefined, 'an init container runs to completion');
+      assert.equal(init[1]!.restartPolicy, 'Always', 'a sidecar is a native sidecar, so the Job still completes');
+      assert.deepEqual(pod.containers.map((c) => c.name), ['etl'], 'no second main container (it would keep the pod running)');
+    }
+    const extra = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'etl-toshiba-etl-extra') as K8sObject & { data: Record<string, string> };
+    assert.ok(extra, 'the extraObjects map went through tpl');
+    assert.equal(extra.data.release, 'etl');
+    assert.ok(objects.some((o) => o.kind === 'Secret' && o.metadata.name === 'etl-proxy'), 'a YAML string in extraObjects is rendered too');
+    assert.deepEqual(podOf(job).volumes.find((v) => v.name === 'proxy-creds'), { name: 'proxy-creds', secret: { secretName: 'etl-proxy' } }, 'extraVolumes go through tpl');
+  });
+
+  it('renders an optional NetworkPolicy: no ingress, egress to DNS, the configured endpoints and the given rules', () => {
+    assert.equal(find(render(), 'NetworkPolicy'), undefined, 'off by default');
+    const objects = render({
+      networkPolicy: { enabled: true },
+      otel: { endpoint: 'http://jaeger-collector.observability:4318', metrics: { endpoint: 'http://prometheus.monitoring:9090/api/v1/otlp/v1/metrics' } },
+      config: { s3_endpoint: 'https://minio.storage.svc' },
+    });
+    assertValid(objects);
+    const policy = find(objects, 'NetworkPolicy') as K8sObject & { spec: { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress: unknown[]; egress: { ports: { port: number; protocol: string }[]; to?: unknown[] }[] } };
+    assert.ok(policy);
+    const job = cronJob(objects);
+    for (const [label, value] of Object.entries(policy.spec.podSelector.matchLabels)) {
+      assert.equal(job.spec.jobTemplate.spec.template.metadata.labels[label], value, `the run's pods carry ${label}`);
+    }
+    assert.deepEqual(policy.spec.policyTypes, ['Ingress', 'Egress']);
+    assert.deepEqual(policy.spec.ingress, []);
+    const ports = policy.spec.egress.flatMap((rule) => rule.ports.map((p) => `${p.port}/${p.protocol}`));
+    for (const wanted of ['53/UDP', '53/TCP', '4318/TCP', '9090/TCP', '443/TCP', '5432/TCP']) assert.ok(ports.includes(wanted), `egress to ${wanted}: ${ports.join(' ')}`);
+    const narrowed = find(render({ networkPolicy: { enabled: true, egress: [{ to: [{ ipBlock: { cidr: '10.0.5.0/24' } }], ports: [{ port: 6432, protocol: 'TCP' }] }] } }), 'NetworkPolicy') as typeof policy;
+    assert.deepEqual(narrowed.spec.egress.at(-1), { to: [{ ipBlock: { cidr: '10.0.5.0/24' } }], ports: [{ port: 6432, protocol: 'TCP' }] });
+    assert.ok(!narrowed.spec.egress.some((rule) => rule.ports.some((p) => p.port === 5432)), 'the given rules replace the default ones');
+  });
+
   it('has a helm test pod that runs `etl check` with the same configuration', () => {
     const objects = render({ secret: { databaseUrl: 'postgresql://etl:pw@db/etl' } });
     const pod = find(objects, 'Pod') as K8sObject & { spec: PodSpec };
@@ -566,6 +637,9 @@ describe('helm chart', () => {
     assert.deepEqual(container.env, jobContainer.env);
     assert.deepEqual(container.volumeMounts, jobContainer.volumeMounts);
     assert.deepEqual(container.securityContext, jobContainer.securityContext);
+    // A ReadWriteOnce PVC held by a run on another node would keep the test pod waiting.
+    assert.deepEqual(pod.spec.volumes.find((v) => v.name === 'state'), { name: 'state', emptyDir: {} }, 'the test pod never mounts the PVC');
+    assert.ok(podOf(cronJob(objects)).volumes.find((v) => v.name === 'state')?.persistentVolumeClaim, 'the runs do');
   });
 
   it('shows the schedule, the manual trigger, how to follow logs and where traces go in NOTES.txt', () => {
@@ -604,7 +678,69 @@ describe('values.schema.json', () => {
     ['a relative mount path', { persistence: { enabled: true, mountPath: 'state' } }, /\/persistence\/mountPath/],
     ['a CronJob name override over 52 characters', { fullnameOverride: 'x'.repeat(53) }, /\/fullnameOverride/],
     ['a non-http OTLP endpoint', { otel: { endpoint: 'jaeger:4318' } }, /\/otel\/endpoint/],
+    ['a region with spaces and capitals', { config: { aws_region: 'US East 2' } }, /\/config\/aws_region/],
+    ['a load_concurrency of 0', { config: { load_concurrency: 0 } }, /\/config\/load_concurrency/],
+    ['a database schema that needs quoting', { config: { database_schema: 'Plant-A' } }, /\/config\/database_schema/],
+    ['a sidecar without an image', { extraContainers: [{ name: 'proxy' }] }, /\/extraContainers\/0/],
+    ['an extra object without a kind', { extraObjects: [{ apiVersion: 'v1', metadata: { name: 'x' } }] }, /\/extraObjects\/0/],
+    ['a misspelt NetworkPolicy port field', { networkPolicy: { enabled: true, egress: [{ ports: [{ prot: 5432 }] }] } }, /additional properties 'prot' not allowed/],
   ];
+
+  it('accepts every application setting, load_concurrency and S3-compatible regions among them, and writes them to the config file', () => {
+    for (const region of ['auto', 'us-east-2', 'garage', 'eu-central-003']) {
+      const objects = render({ config: { load_concurrency: 4, database_schema: 'plant_a', aws_region: region } });
+      const config = JSON.parse((find(objects, 'ConfigMap') as K8sObject & { data: Record<string, string> }).data['config.json']!) as Record<string, unknown>;
+      assert.equal(config.load_concurrency, 4);
+      assert.equal(config.database_schema, 'plant_a');
+      assert.equal(config.aws_region, region);
+      assert.equal(envOf(cronJob(objects), 'AWS_REGION')?.value, region);
+    }
+  });
+
+  it('names the same config keys as the application: values.schema.json, the keys values.yaml lists, and their defaults', () => {
+    // Secrets go through the Secret (secret / existingSecret), state_dir is persistence.mountPath.
+    const notInChart = new Set(['pg_conn_string', 'aws_access_key_id', 'aws_secret_access_key', 'state_dir']);
+    const application = Object.entries(configSchema).filter(([key]) => !notInChart.has(key));
+    const schema = JSON.parse(readFileSync(path.join(chartDir, 'values.schema.json'), 'utf8')) as { properties: { config: { properties: Record<string, { type: string[]; enum?: string[]; pattern?: string }> } } };
+    const chart = schema.properties.config.properties;
+    assert.deepEqual(Object.keys(chart).sort(), application.map(([key]) => key).sort(), 'values.schema.json config keys = the application keys (src/config/schema.ts) but secrets and state_dir');
+    const jsonType = (format: unknown): string => {
+      if (Array.isArray(format) || format === String || format === 'sql-identifier' || format === 'pg-url') return 'string';
+      if (format === 'flag') return 'boolean';
+      if (format === 'nat' || format === 'positive-int') return 'integer';
+      if (format === 'share' || format === 'positive-number') return 'number';
+      throw new Error(`no JSON type known for the convict format ${String(format)}: add it here`);
+    };
+    for (const [key, entry] of application) {
+      const declared = chart[key]!;
+      assert.deepEqual(declared.type.filter((t) => t !== 'null'), [jsonType(entry.format)], `config.${key}: type`);
+      if (Array.isArray(entry.format)) assert.deepEqual(declared.enum, entry.format, `config.${key}: the same choices`);
+    }
+    // values.yaml sets a key or lists it, commented out, with the application's default.
+    const valuesYaml = readFileSync(path.join(chartDir, 'values.yaml'), 'utf8');
+    const block = valuesYaml.slice(valuesYaml.indexOf('\nconfig:\n'), valuesYaml.indexOf('\nsecret:\n'));
+    const listed = new Map([...block.matchAll(/^ {2}(?:# )?([a-z0-9_]+): *([^ #\n]*)/gm)].map((m) => [m[1]!, m[2]!]));
+    const set = parseYaml(valuesYaml) as { config: Record<string, unknown> };
+    for (const [key, entry] of application) {
+      assert.ok(listed.has(key), `values.yaml neither sets nor lists config.${key}`);
+      if (!(key in set.config)) assert.equal(listed.get(key), String(entry.default), `values.yaml lists config.${key} with the application's default`);
+    }
+    for (const [key, value] of Object.entries(set.config)) {
+      const declared = chart[key];
+      assert.ok(declared, `values.yaml sets config.${key}, which the application does not have`);
+      if (value !== '' && declared.pattern !== undefined) assert.match(String(value), new RegExp(declared.pattern), `config.${key}`);
+    }
+  });
+
+  it('has a README (helm show readme) whose values table is what values.yaml says', () => {
+    const shown = runHelm(helm(), ['show', 'readme', chartDir]);
+    assert.ok(shown.ok, shown.stderr);
+    assert.match(shown.stdout, /^# toshiba-etl/);
+    assert.equal(shown.stdout.trim(), readFileSync(chartReadmeFile, 'utf8').trim());
+    assert.equal(readmeWithTable(shown.stdout), shown.stdout, 'the README values table differs from values.yaml: run `node scripts/chart-readme.ts`');
+    const values = parseYaml(readFileSync(path.join(chartDir, 'values.yaml'), 'utf8')) as Record<string, unknown>;
+    for (const key of Object.keys(values)) assert.match(shown.stdout, new RegExp(`^\\| \`${key}[.\`]`, 'm'), `the README documents ${key}`);
+  });
   for (const [what, values, message] of rejected) {
     it(`rejects ${what}`, () => {
       const result = tryRenderChart({ helm: helm(), release: 'etl', values });

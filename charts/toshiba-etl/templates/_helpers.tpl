@@ -194,7 +194,7 @@ Environment of the etl container (the CronJob's and the test pod's).
   configMap:
     name: {{ include "toshiba-etl.configMapName" . }}
 - name: state
-{{- if .Values.persistence.enabled }}
+{{- if and .Values.persistence.enabled (ne (.stateVolume | default "") "emptyDir") }}
   persistentVolumeClaim:
     claimName: {{ include "toshiba-etl.claimName" . }}
 {{- else }}
@@ -213,7 +213,7 @@ Environment of the etl container (the CronJob's and the test pod's).
   emptyDir: {}
 {{- end }}
 {{- with .Values.extraVolumes }}
-{{ toYaml . }}
+{{ tpl (toYaml .) $ }}
 {{- end }}
 {{- end }}
 
@@ -269,5 +269,33 @@ resources:
 {{- with .Values.securityContext }}
 securityContext:
   {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/*
+initContainers of a run's pod and the test pod: `initContainers` as given, then `extraContainers`
+as native sidecars (restartPolicy: Always keeps them running beside the etl container; the kubelet
+stops them once it exits, so the Job completes). Both go through tpl.
+*/}}
+{{- define "toshiba-etl.initContainers" -}}
+{{- if or .Values.initContainers .Values.extraContainers }}
+initContainers:
+{{- range .Values.initContainers }}
+  {{- tpl (toYaml (list .)) $ | nindent 2 }}
+{{- end }}
+{{- range .Values.extraContainers }}
+  {{- tpl (toYaml (list (merge (dict "restartPolicy" "Always") .))) $ | nindent 2 }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The port of an http(s) URL: the one it names, else 80 or 443. Empty for an empty URL.
+*/}}
+{{- define "toshiba-etl.urlPort" -}}
+{{- with . }}
+{{- $url := urlParse . }}
+{{- $hostPort := splitList ":" $url.host }}
+{{- if gt (len $hostPort) 1 }}{{ last $hostPort }}{{ else if eq $url.scheme "https" }}443{{ else }}80{{ end }}
 {{- end }}
 {{- end }}
