@@ -1,5 +1,5 @@
 // The Helm chart, checked with the real helm binary: lint, render with several value sets, every
-// rendered object validated strictly against the Kubernetes 1.34 JSON schemas (unknown fields
+// rendered object validated strictly against the Kubernetes 1.27 and 1.37 JSON schemas (unknown fields
 // rejected), the values schema rejecting bad values, NOTES.txt, k8s/ in sync, and the packaging
 // files.
 //
@@ -837,9 +837,38 @@ describe('packaging files', () => {
   });
 
   it('has CI and release workflows', () => {
-    for (const file of ['ci.yml', 'release.yml']) {
+    for (const file of ['ci.yml', 'release.yml', 'scan.yml']) {
       const workflow = parseYaml(readFileSync(path.join(root, '.github', 'workflows', file), 'utf8')) as { jobs: Record<string, unknown> };
       assert.ok(Object.keys(workflow.jobs).length > 0, `${file} has jobs`);
     }
+  });
+
+  it('pins every action by commit SHA, releases only what CI passed, pins the chart to the image digest, signs and attests both', () => {
+    const workflows = readdirSync(path.join(root, '.github', 'workflows')).filter((file) => file.endsWith('.yml'));
+    for (const file of workflows) {
+      const text = readFileSync(path.join(root, '.github', 'workflows', file), 'utf8');
+      for (const [, action, ref] of text.matchAll(/uses:\s*([^@\s]+)@(\S+)/g)) {
+        assert.match(ref!, /^[0-9a-f]{40}$/, `${file}: ${action}@${ref} is not pinned by commit SHA`);
+      }
+    }
+    type Step = { uses?: string; run?: string; with?: Record<string, string> };
+    type Job = { needs?: string | string[]; steps: Step[]; permissions?: Record<string, string> };
+    const release = parseYaml(readFileSync(path.join(root, '.github', 'workflows', 'release.yml'), 'utf8')) as { jobs: Record<string, Job> };
+    const gate = release.jobs['ci-passed'];
+    assert.ok(gate, 'a job that checks CI passed for the tagged commit');
+    assert.match(gate.steps.map((step) => step.run ?? '').join('\n'), /actions\/workflows\/ci\.yml\/runs\?head_sha=\$SHA&status=success/);
+    const needs = (job: Job) => [job.needs ?? []].flat();
+    assert.deepEqual(needs(release.jobs.image!), ['ci-passed'], 'the image is built only after the gate');
+    assert.deepEqual(needs(release.jobs.chart!), ['image']);
+    const runs = (job: Job) => job.steps.map((step) => step.run ?? '').join('\n');
+    assert.match(runs(release.jobs.chart!), /digest: \\"\$\{DIGEST\}\\"/, 'the chart is packaged with image.digest = the pushed digest');
+    for (const name of ['image', 'chart']) {
+      const job = release.jobs[name]!;
+      assert.match(runs(job), /cosign sign --yes "\$[A-Z_]+(\/toshiba-etl)?@\$DIGEST"/, `${name}: signed by digest`);
+      assert.ok(job.steps.some((step) => step.uses?.startsWith('actions/attest-build-provenance@')), `${name}: attested`);
+      assert.equal(job.permissions?.['id-token'], 'write', `${name}: OIDC for keyless signing`);
+    }
+    const scan = parseYaml(readFileSync(path.join(root, '.github', 'workflows', 'scan.yml'), 'utf8')) as { on: { schedule?: { cron: string }[] } };
+    assert.ok(scan.on.schedule?.length, 'the image vulnerability scan runs on a schedule');
   });
 });
