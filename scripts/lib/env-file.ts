@@ -14,6 +14,7 @@ export const TEST_VARS = [
   'TEST_KUBERNETES_VALIDATE_BIN',
   'TEST_PROMETHEUS_URL',
   'TEST_KUBECONFIG',
+  'TEST_IMAGE_ARCHIVE',
 ] as const;
 
 export type TestVar = (typeof TEST_VARS)[number];

@@ -1,5 +1,5 @@
 // Whether the services named in a TestEnv answer right now.
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { kubernetesAnswers } from './kubernetes.ts';
 import { answers } from './postgres.ts';
 import { httpOk } from './process.ts';
@@ -37,6 +37,7 @@ export async function unreachable(env: TestEnv): Promise<string[]> {
     [`kubernetes-validate at ${env.TEST_KUBERNETES_VALIDATE_BIN}`, Promise.resolve(executable(env.TEST_KUBERNETES_VALIDATE_BIN))],
     [`Prometheus at ${env.TEST_PROMETHEUS_URL}`, httpOk(`${env.TEST_PROMETHEUS_URL}/-/ready`)],
     [`Kubernetes (API server and node) of ${env.TEST_KUBECONFIG}`, kubernetesAnswers(env.TEST_KUBECONFIG)],
+    [`the image archive ${env.TEST_IMAGE_ARCHIVE}`, Promise.resolve(existsSync(env.TEST_IMAGE_ARCHIVE))],
   ];
   const results = await Promise.all(checks.map(([, check]) => check));
   return checks.filter((_, i) => !results[i]).map(([name]) => name);

@@ -38,6 +38,8 @@ const BRIDGE = 'etltest0';
 const CNI_NETWORK = 'toshiba-etl-test';
 /** Pod addresses on the bridge; pods need no way out (no masquerading: this machine has no iptables). */
 const POD_SUBNET = '10.213.0.0/24';
+/** The bridge's own address (the CNI gateway, the subnet's first): the host as the pods see it. */
+export const POD_GATEWAY = '10.213.0.1';
 /** The default, spelled out: kube-apiserver takes its first address as the kubernetes Service's. */
 const SERVICE_SUBNET = '10.0.0.0/24';
 const UNIX_SOCKET_MAX = 107;
@@ -638,6 +640,7 @@ export async function startKubernetes(options: {
   const imported = await ctr(['images', 'import', archive]);
   if (imported.code !== 0) throw new Error(`Kubernetes: ctr could not import ${NODE_IMAGE}: ${imported.stderr.trim() || imported.stdout.trim()}`);
   makeCgroupRoots();
+  await ensureBridge();
   start('kubelet');
   await waitFor('kubelet', async () => {
     const access = admin();
@@ -646,4 +649,26 @@ export async function startKubernetes(options: {
   await waitFor('kube-controller-manager', async () => (await httpsGet(`https://127.0.0.1:${ports.controllerManager}/healthz`, { ca: 'any' }))?.body === 'ok');
   await waitFor('kube-scheduler', async () => (await httpsGet(`https://127.0.0.1:${ports.scheduler}/healthz`, { ca: 'any' }))?.body === 'ok');
   return paths.adminKubeconfig;
+}
+
+/** Makes an image (an OCI archive) available to the node's containerd, as `ctr images import` does. */
+export async function importImage(servicesDir: string, archive: string): Promise<void> {
+  const paths = layout(servicesDir);
+  const imported = await run('ctr', ['--address', paths.containerdSocket, '--namespace', 'k8s.io', 'images', 'import', archive]);
+  if (imported.code !== 0) throw new Error(`Kubernetes: ctr could not import ${archive}: ${imported.stderr.trim() || imported.stdout.trim()}`);
+}
+
+/**
+ * The pods' bridge with its gateway address (POD_GATEWAY). The bridge plugin would make both when
+ * the first pod starts; the tests listen on the address before that (their proxies to the
+ * services on loopback), and the plugin takes the bridge as it finds it.
+ */
+export async function ensureBridge(): Promise<void> {
+  const ip = async (args: string[]) => {
+    const result = await run('ip', args);
+    if (result.code !== 0) throw new Error(`Kubernetes: ip ${args.join(' ')} failed: ${result.stderr.trim()}`);
+  };
+  if ((await run('ip', ['link', 'show', BRIDGE])).code !== 0) await ip(['link', 'add', BRIDGE, 'type', 'bridge']);
+  await ip(['addr', 'replace', `${POD_GATEWAY}/${POD_SUBNET.split('/')[1]}`, 'dev', BRIDGE]);
+  await ip(['link', 'set', BRIDGE, 'up']);
 }

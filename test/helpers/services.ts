@@ -15,7 +15,8 @@ export type ServiceVar =
   | 'TEST_KUBECTL_BIN'
   | 'TEST_KUBERNETES_VALIDATE_BIN'
   | 'TEST_PROMETHEUS_URL'
-  | 'TEST_KUBECONFIG';
+  | 'TEST_KUBECONFIG'
+  | 'TEST_IMAGE_ARCHIVE';
 
 /** The value of a TEST_* variable; throws with the fix when it is not set. */
 export function requireService(name: ServiceVar): string {
