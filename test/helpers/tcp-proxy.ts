@@ -6,7 +6,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 
 export interface TcpProxy {
-  /** 127.0.0.1:PORT as host and port of a URL. */
+  /** The address it listens on (127.0.0.1 unless told) and its port, as host and port of a URL. */
   host: string;
   port: number;
   /** Connections accepted so far. */
@@ -19,7 +19,8 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
+/** Listens on `listenHost` (loopback unless given: the test cluster's pods reach the host on its bridge). */
+export async function startTcpProxy(targetHost: string, targetPort: number, listenHost = '127.0.0.1'): Promise<TcpProxy> {
   const pairs = new Set<{ client: net.Socket; server: net.Socket }>();
   let stalled = false;
   let accepted = 0;
@@ -53,7 +54,7 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     forward(client, upstream);
     forward(upstream, client);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, listenHost, resolve));
   const { port } = server.address() as AddressInfo;
   const cut = () => {
     for (const pair of pairs) {
@@ -63,7 +64,7 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     pairs.clear();
   };
   return {
-    host: '127.0.0.1',
+    host: listenHost,
     port,
     get accepted() {
       return accepted;
