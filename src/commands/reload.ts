@@ -10,10 +10,10 @@ import { SELECTION_HELP, SELECTION_OPTIONS, selectionFrom } from './selection-ar
 export const reloadHelp = `Usage: etl reload (PREFIX | --only GLOB | --all) [--since TIME] [--until TIME] [--quiet] [options]
 
 Loads objects again that were loaded (or failed) before, now, the way a run loads them: one
-transaction per object, exactly once. Each object's rows replace the rows it wrote before, and
-latest-wins between objects decides as always, so reloading objects in any order gives the same
-tables. Use it after fixing a setting that changes how rows load, or to rebuild the tables from
-the source. Objects marked gone are not in the source and stay as they are. When another run holds
+transaction per object, exactly once. Each object's rows replace the rows it wrote before for
+the same keys (a key it no longer has keeps its row: nothing is deleted), and latest-wins between
+objects decides as always, so reloading objects in any order gives the same tables. Use it
+after fixing a setting that changes how rows load, or to rebuild the tables from the source. Objects marked gone are not in the source and stay as they are. When another run holds
 the run lock, the objects stay marked and the next run loads them.
 
   PREFIX          objects whose key starts with PREFIX (as \`etl status\` shows keys)
