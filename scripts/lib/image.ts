@@ -20,6 +20,7 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { aptInstall, which, type DebianPackage } from './apt.ts';
 import { run, tail } from './process.ts';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
@@ -31,9 +32,9 @@ export const TEST_IMAGE = 'localhost/toshiba-etl:test';
 /** The npm that ships with Node 24.21.0 in the official image is an 11.x; this one is pinned. */
 const NPM_VERSION = '11.19.1';
 /** Debian packages the build needs (Debian 12), at the versions it was tested with. */
-const PACKAGES = [
-  { name: 'buildah', version: '1.28.2+ds1-3+deb12u1+b3', binary: 'buildah' },
-  { name: 'mmdebstrap', version: '1.3.5-7', binary: 'mmdebstrap' },
+const PACKAGES: Array<DebianPackage & { binary: string }> = [
+  { name: 'buildah', version: '1.28.2+ds1-3+deb12u1+b3', provides: 'buildah', binary: 'buildah' },
+  { name: 'mmdebstrap', version: '1.3.5-7', provides: 'mmdebstrap', binary: 'mmdebstrap' },
 ];
 /** What the Dockerfile's build copies: the image is built again when one of these changes. */
 const INPUTS = ['Dockerfile', '.dockerignore', 'package.json', 'package-lock.json', '.npmrc', 'tsconfig.json', 'tsconfig.build.json', 'src'];
@@ -47,10 +48,6 @@ export interface BuiltImage {
   name: string;
 }
 
-function which(name: string): boolean {
-  return (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && existsSync(path.join(dir, name)));
-}
-
 async function must(command: string, args: string[], what: string, logFile: string, options: { cwd?: string } = {}): Promise<string> {
   const result = await run(command, args, { ...options, timeoutMs: TIMEOUT_MS });
   writeFileSync(logFile, `$ ${command} ${args.join(' ')}\n${result.stdout}${result.stderr}\n`, { flag: 'a' });
@@ -62,23 +59,6 @@ const buildah = (args: string[], what: string, logFile: string, options: { cwd?:
 
 async function imageExists(name: string): Promise<boolean> {
   return (await run('buildah', [...storage, 'inspect', '--type', 'image', name])).code === 0;
-}
-
-async function ensurePackages(logFile: string, say: (line: string) => void): Promise<void> {
-  const missing = PACKAGES.filter((pkg) => !which(pkg.binary));
-  if (missing.length === 0) return;
-  const names = missing.map((pkg) => pkg.name).join(' ');
-  if (process.getuid?.() !== 0 || !which('apt-get')) throw new Error(`image: ${names} missing: install the Debian packages (as root: apt-get install ${names}).`);
-  say(`image: apt-get install ${names}`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = (pins: boolean) => run('apt-get', ['install', '-y', '--no-install-recommends', ...missing.map((pkg) => (pins ? `${pkg.name}=${pkg.version}` : pkg.name))], { env, logFile });
-  let installed = await install(true);
-  if (installed.code !== 0) {
-    await run('apt-get', ['update'], { env, logFile });
-    installed = await install(true);
-    if (installed.code !== 0) installed = await install(false);
-  }
-  if (installed.code !== 0) throw new Error(`image: apt-get install ${names} failed; the last lines of ${logFile}:\n${tail(logFile)}`);
 }
 
 /** The FROM names of the Dockerfile's stages, in order (build, runtime). */
@@ -189,7 +169,7 @@ export async function ensureImage(logDir: string, say: (line: string) => void): 
     return { archive, name: TEST_IMAGE };
   }
   if (process.getuid?.() !== 0) throw new Error('image: building the image without a Docker daemon (buildah, vfs) needs root: run `npm run services:up` as root.');
-  await ensurePackages(logFile, say);
+  await aptInstall(PACKAGES.filter((pkg) => which(pkg.binary) === undefined), 'image', logFile, say);
   mkdirSync(imageDir, { recursive: true });
   const [buildBase, runtimeBase] = baseImages();
   if (buildBase === undefined || runtimeBase === undefined) throw new Error('image: the Dockerfile does not have a build and a runtime stage');

@@ -28,7 +28,8 @@ import { request } from 'node:https';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
-import { isAlive, run, runningPid, startDetached, stopPid, tail, waitUntil } from './process.ts';
+import { aptInstall, which, type DebianPackage } from './apt.ts';
+import { isAlive, run, runningPid, startDetached, stopPid, waitUntil } from './process.ts';
 
 export const NODE_NAME = 'etl-test-node';
 /** The image every pod of the local node runs (scripts/kube/pause): no arguments pause, arguments are printed. */
@@ -50,7 +51,7 @@ const CNI_BIN_DIR = '/usr/lib/cni';
  * apt-get installs exactly these when it can; on another release it installs that release's
  * version and says so.
  */
-const DEBIAN_PACKAGES: Array<{ name: string; version: string; provides: string; present: () => boolean }> = [
+const DEBIAN_PACKAGES: Array<DebianPackage & { present: () => boolean }> = [
   { name: 'etcd-server', version: '3.4.23-4+b4', provides: 'etcd', present: () => which('etcd') !== undefined },
   { name: 'containerd', version: '1.6.20~ds1-1+deb12u3', provides: 'containerd and ctr', present: () => which('containerd') !== undefined && which('ctr') !== undefined },
   { name: 'runc', version: '1.1.5+ds1-1+deb12u1', provides: 'runc', present: () => which('runc') !== undefined },
@@ -215,41 +216,12 @@ export async function kubernetesRunning(servicesDir: string, ports: KubernetesPo
   return await kubernetesAnswers(paths.adminKubeconfig);
 }
 
-function which(name: string): string | undefined {
-  for (const dir of [...(process.env['PATH'] ?? '').split(':'), '/usr/sbin', '/sbin']) {
-    if (dir !== '' && existsSync(path.join(dir, name))) return path.join(dir, name);
-  }
-  return undefined;
-}
-
 /** Checks for root and installs the missing Debian packages with apt-get; returns the versions of etcd, containerd and runc. */
 export async function ensureHostPackages(logDir: string, say: (line: string) => void): Promise<string> {
   if (process.getuid?.() !== 0) {
     throw new Error('Kubernetes: the local node (kubelet, containerd, its network bridge and cgroups) needs root: run `npm run services:up` as root.');
   }
-  const missing = DEBIAN_PACKAGES.filter((pkg) => !pkg.present());
-  if (missing.length > 0) {
-    const names = missing.map((pkg) => pkg.name).join(' ');
-    if (which('apt-get') === undefined) {
-      throw new Error(`Kubernetes: ${missing.map((pkg) => pkg.provides).join(', ')} missing: install the Debian packages ${names} (as root: apt-get install ${names}).`);
-    }
-    const logFile = path.join(logDir, 'kubernetes-apt.log');
-    say(`Kubernetes: apt-get install ${names} (log: ${logFile})`);
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const install = (pins: boolean) => run('apt-get', ['install', '-y', '--no-install-recommends', ...missing.map((pkg) => (pins ? `${pkg.name}=${pkg.version}` : pkg.name))], { env, logFile });
-    let installed = await install(true);
-    if (installed.code !== 0) {
-      // Package lists never fetched on this machine, or another Debian release: update, try the
-      // tested versions again, then this release's own.
-      await run('apt-get', ['update'], { env, logFile });
-      installed = await install(true);
-      if (installed.code !== 0) {
-        say(`Kubernetes: the tested versions (${missing.map((pkg) => `${pkg.name}=${pkg.version}`).join(', ')}) are not available; installing this release's`);
-        installed = await install(false);
-      }
-    }
-    if (installed.code !== 0) throw new Error(`Kubernetes: apt-get install ${names} failed (exit ${installed.code}); the last lines of ${logFile}:\n${tail(logFile)}`);
-  }
+  await aptInstall(DEBIAN_PACKAGES.filter((pkg) => !pkg.present()), 'Kubernetes', path.join(logDir, 'kubernetes-apt.log'), say);
   const versions = await Promise.all([
     run('etcd', ['--version']).then((r) => /etcd Version: (\S+)/.exec(r.stdout)?.[1] ?? '?'),
     run('containerd', ['--version']).then((r) => r.stdout.trim().split(' ')[2] ?? '?'),
