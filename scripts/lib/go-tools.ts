@@ -19,7 +19,8 @@ export const PROMETHEUS_VERSION = 'v0.316.0';
 const BUILD_TIMEOUT_MS = 45 * 60_000;
 const JAEGER_VERSION_FLAG = `${JAEGER_MODULE}/internal/version.latestVersion=${JAEGER_VERSION}`;
 
-const cacheDir = path.join(process.env['XDG_CACHE_HOME'] ?? path.join(homedir(), '.cache'), 'toshiba-etl', 'bin');
+/** Built binaries kept across checkouts of this machine (builds take minutes). */
+export const cacheDir = path.join(process.env['XDG_CACHE_HOME'] ?? path.join(homedir(), '.cache'), 'toshiba-etl', 'bin');
 
 function goEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   // GOWORK=off: a go.work somewhere above must not change what is built.
@@ -62,7 +63,8 @@ function whichOnPath(name: string): string | undefined {
   return undefined;
 }
 
-function install(from: string, to: string): void {
+/** Copies a binary into place atomically (through a .partial file), executable. */
+export function install(from: string, to: string): void {
   if (path.resolve(from) === path.resolve(to)) return;
   mkdirSync(path.dirname(to), { recursive: true });
   copyFileSync(from, `${to}.partial`);
@@ -70,7 +72,8 @@ function install(from: string, to: string): void {
   renameSync(`${to}.partial`, to);
 }
 
-function remember(binary: string, cacheName: string): void {
+/** Keeps a built binary in the per-user cache, so another checkout need not build it again. */
+export function remember(binary: string, cacheName: string): void {
   try {
     install(binary, path.join(cacheDir, cacheName));
   } catch {

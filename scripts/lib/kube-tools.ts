@@ -3,9 +3,9 @@
 // wrapper module in scripts/kube (its go.mod pins k8s.io/kubernetes and its staging modules, its
 // go.sum every dependency). A build is checked with `go version -m` and `--version`, so a binary
 // of another version is never used; finished builds are kept in the per-user cache like MinIO's.
-import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { cacheDir, install, remember } from './go-tools.ts';
 import { run } from './process.ts';
 
 export const KUBERNETES_VERSION = 'v1.34.4';
@@ -22,7 +22,6 @@ const VERSION_LDFLAGS = [
 const BUILD_TIMEOUT_MS = 60 * 60_000;
 
 const wrapperDir = path.resolve(import.meta.dirname, '..', 'kube');
-const cacheDir = path.join(process.env['XDG_CACHE_HOME'] ?? path.join(homedir(), '.cache'), 'toshiba-etl', 'bin');
 
 function goEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   // GOWORK=off: a go.work somewhere above must not change what is built.
@@ -38,21 +37,6 @@ async function isKube(binary: string, command: KubeCommand): Promise<boolean> {
   return reported?.code === 0 && reported.stdout.trim() === `Kubernetes ${KUBERNETES_VERSION}`;
 }
 
-function install(from: string, to: string): void {
-  if (path.resolve(from) === path.resolve(to)) return;
-  mkdirSync(path.dirname(to), { recursive: true });
-  copyFileSync(from, `${to}.partial`);
-  chmodSync(`${to}.partial`, 0o755);
-  renameSync(`${to}.partial`, to);
-}
-
-function remember(binary: string, cacheName: string): void {
-  try {
-    install(binary, path.join(cacheDir, cacheName));
-  } catch {
-    // The cache only saves time; a read-only home must not fail the build.
-  }
-}
 
 /**
  * Returns the paths of the wanted commands in binDir, building those that are missing with one
