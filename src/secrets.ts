@@ -42,3 +42,15 @@ export function redactUrl(url: string): string {
     return '(unparseable URL)';
   }
 }
+
+/** The URL without its user:password part (an endpoint shown in a log or a span); undefined when it does not parse. */
+export function withoutCredentials(url: string): string | undefined {
+  try {
+    const parsed = new URL(url);
+    parsed.username = '';
+    parsed.password = '';
+    return parsed.toString();
+  } catch {
+    return undefined;
+  }
+}

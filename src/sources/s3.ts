@@ -10,6 +10,7 @@ import type { Readable } from 'node:stream';
 import { SourceError, type LocalCopy, type Source, type SourceObject } from './source.ts';
 import { saveBody, Spool, SpoolWriteError, type SpoolBounds, type SpoolIdentity } from './spool.ts';
 import { errorClause } from '../error-text.ts';
+import { withoutCredentials } from '../secrets.ts';
 
 export interface S3SourceOptions {
   bucket: string;
@@ -270,12 +271,5 @@ function failureCode(error: unknown): string {
 
 /** The endpoint without any user:password part. */
 function safeEndpoint(endpoint: string): string {
-  try {
-    const url = new URL(endpoint);
-    url.username = '';
-    url.password = '';
-    return url.toString().replace(/\/$/, '');
-  } catch {
-    return '(unparseable S3_ENDPOINT)';
-  }
+  return withoutCredentials(endpoint)?.replace(/\/$/, '') ?? '(unparseable S3_ENDPOINT)';
 }

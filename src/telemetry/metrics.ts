@@ -22,7 +22,7 @@
 // send is bounded in time and its failure is one warning on stderr, never an error of the run.
 import type { MeterProvider } from '@opentelemetry/sdk-metrics';
 import type { RunSummary } from '../pipeline/summary.ts';
-import { DEFAULT_FLUSH_TIMEOUT_MS, telemetryResource, telemetryWarning } from './tracing.ts';
+import { DEFAULT_FLUSH_TIMEOUT_MS, shownEndpoint, telemetryResource, telemetryWarning } from './tracing.ts';
 
 type Env = Record<string, string | undefined>;
 
@@ -37,8 +37,8 @@ export function metricsDestination(env: Env): string | undefined {
     telemetryWarning('metrics', `OTEL_METRICS_EXPORTER=${env.OTEL_METRICS_EXPORTER} is not supported here (otlp or none): no metrics are sent`);
     return undefined;
   }
-  if (env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT) return withoutCredentials(env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT);
-  if (env.OTEL_EXPORTER_OTLP_ENDPOINT) return withoutCredentials(`${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/metrics`);
+  if (env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT) return shownEndpoint(env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT);
+  if (env.OTEL_EXPORTER_OTLP_ENDPOINT) return shownEndpoint(`${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/metrics`);
   return undefined;
 }
 
@@ -95,13 +95,3 @@ function record(provider: MeterProvider, summary: RunSummary, exitCode: number):
   }
 }
 
-function withoutCredentials(url: string): string {
-  try {
-    const parsed = new URL(url);
-    parsed.username = '';
-    parsed.password = '';
-    return parsed.toString();
-  } catch {
-    return url;
-  }
-}

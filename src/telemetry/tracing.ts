@@ -30,6 +30,7 @@ import { defaultResource, detectResources, resourceAttributesEnvDetector, resour
 import { TracerProvider } from '@opentelemetry/sdk-trace';
 import type * as SdkNode from '@opentelemetry/sdk-node';
 import type * as OtlpHttp from '@opentelemetry/exporter-trace-otlp-http';
+import { withoutCredentials } from '../secrets.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -202,14 +203,12 @@ export function packageVersion(): string | undefined {
 function describeEndpoint(env: Env): string {
   const url = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || (env.OTEL_EXPORTER_OTLP_ENDPOINT ? `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces` : '');
   if (!url) return `the ${env.OTEL_TRACES_EXPORTER ?? 'otlp'} exporter's default endpoint`;
-  try {
-    const parsed = new URL(url);
-    parsed.username = '';
-    parsed.password = '';
-    return parsed.toString();
-  } catch {
-    return url;
-  }
+  return shownEndpoint(url);
+}
+
+/** An OTLP endpoint as logs show it: without user:password (as given when it does not parse). */
+export function shownEndpoint(url: string): string {
+  return withoutCredentials(url) ?? url;
 }
 
 function isTrue(value: string | undefined): boolean {
