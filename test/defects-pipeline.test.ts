@@ -3,7 +3,7 @@
 // and recorded value, every ledger row; then a second run that changes nothing.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -11,6 +11,8 @@ import { generateExports, writeExports, type Expected } from '../src/sample/gene
 import { freshDatabase, type FreshDatabase } from './helpers/services.ts';
 import { runCli } from './helpers/cli.ts';
 import { assertMatchesOracle, snapshot } from './helpers/oracle.ts';
+import { query } from './helpers/db.ts';
+import { csvLine, HEADERS, sampleRow } from './helpers/read.ts';
 
 const TABLES = ['customers', 'service_requests', 'tasks', 'parts_used', 'sr_notes'] as const;
 
@@ -154,4 +156,50 @@ test('a file over the threshold fails as CSV_FORMAT_ERROR, loads none of its row
   } finally {
     await strictDb.drop();
   }
+});
+
+test('a LATIN1 database refuses what it cannot hold: those rows are quarantined (DATABASE_REJECTED), the rest load', async (t) => {
+  const latin1 = await freshDatabase({ prefix: 'latin1', encoding: 'LATIN1' });
+  const latinDir = mkdtempSync(path.join(tmpdir(), 'etl-latin1-'));
+  const latinState = mkdtempSync(path.join(tmpdir(), 'etl-latin1-state-'));
+  t.after(async () => {
+    await latin1.drop();
+    rmSync(latinDir, { recursive: true, force: true });
+    rmSync(latinState, { recursive: true, force: true });
+  });
+  // Each row its own keys. '’' (U+2019) has no LATIN1 byte; 'ñ' has. Row 3's '’' is in a customer
+  // column, row 5's in a note, row 6's in the raw text of a value that did not fit (a value issue).
+  const row = (n: number, overrides: Record<string, string> = {}) =>
+    csvLine(HEADERS, sampleRow({ 'SR Number': `${7_000_000 + n}`, 'Account Number': `${8_000_000 + n}`, 'Task Number': `${9_000_000 + n}`, 'Note Text': `note ${n}`, ...overrides }));
+  const lines = [
+    HEADERS.join(','),
+    row(2, { 'Customer Name': 'Señor Frog' }),
+    row(3, { 'Customer Name': 'Señor Frog’s' }),
+    row(4),
+    row(5, { 'Note Text': 'customer’s printer' }),
+    row(6, { 'Created Date': 'yesterday’s' }),
+    row(7),
+  ];
+  writeFileSync(path.join(latinDir, 'latin1.csv'), lines.join('\n') + '\n');
+  const result = await runCli(['run'], { ETL_SOURCE: latinDir, DATABASE_URL: latin1.url, ETL_STATE_DIR: latinState });
+  assert.equal(result.code, 0, result.stdout + result.stderr);
+  const rejects = await query<{ line_number: number; reason: string; detail: string }>(latin1.url, 'SELECT line_number, reason, detail FROM etl_rejects ORDER BY line_number');
+  assert.deepEqual(
+    rejects.map((reject) => [reject.line_number, reject.reason]),
+    [
+      [3, 'DATABASE_REJECTED'],
+      [5, 'DATABASE_REJECTED'],
+      [6, 'DATABASE_REJECTED'],
+    ],
+  );
+  for (const reject of rejects) assert.match(reject.detail, /the database refused the row: 22P05/);
+  const srs = await query<{ sr_number: string }>(latin1.url, 'SELECT sr_number FROM service_requests ORDER BY sr_number');
+  assert.deepEqual(
+    srs.map((sr) => sr.sr_number),
+    ['7000002', '7000004', '7000007'],
+  );
+  const customers = await query<{ customer_name: string }>(latin1.url, "SELECT customer_name FROM customers WHERE account_number = '8000002'");
+  assert.deepEqual(customers, [{ customer_name: 'Señor Frog' }]);
+  const [file] = await query<{ status: string; rows_read: string; rows_loaded: string; rows_quarantined: string }>(latin1.url, 'SELECT status, rows_read, rows_loaded, rows_quarantined FROM etl_files');
+  assert.deepEqual(file, { status: 'loaded', rows_read: '6', rows_loaded: '3', rows_quarantined: '3' });
 });

@@ -1,5 +1,6 @@
 // Reading on the worker thread (src/read/parse-thread.ts) gives exactly what reading on the main
-// thread gives: the same staging COPY bytes (rows, quarantined rows, value issues) and counts, for
+// thread gives: the same staging COPY bytes (rows by key and table, quarantined rows, value
+// issues), for the same staging tables and data rows, and counts, for
 // every kind of generated object (gzip, Windows-1252, BOM, defects), whatever the chunks the main
 // thread reads in; its errors keep their name and code, and what was read before one is reported.
 import { after, before, describe, it } from 'node:test';
@@ -10,7 +11,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { readExport, type ReadExportOptions } from '../src/read/export-reader.ts';
 import { ParseThread, type ParseEvent, type ReadRequest } from '../src/read/parse-thread.ts';
-import { StageBatch } from '../src/load/staging.ts';
+import { ObjectStage } from '../src/load/staging.ts';
+import { TARGET_TABLES } from '../src/load/target-tables.ts';
 import { generateExports } from '../src/sample/generator.ts';
 import { chunked, csvLine, HEADERS, sampleRow } from './helpers/read.ts';
 
@@ -18,6 +20,8 @@ const BATCH_BYTES = 16 * 1024;
 
 interface Read {
   copy: Buffer;
+  /** Per staging record: its staging table and the ordinal of its data row. */
+  records: string[];
   rows: number;
   rejects: number;
   repaired: number;
@@ -41,33 +45,36 @@ async function asFile(body: Buffer): Promise<string> {
   return file;
 }
 
-function request(file: string, options: ReadRequest['options'] = {}, maxRejects = 1_000_000): ReadRequest {
-  return { path: file, batchBytes: BATCH_BYTES, maxRejects, options };
+function request(file: string, options: ReadRequest['options'] = {}, maxRejects = 1_000_000, holdBytes?: number): ReadRequest {
+  return { path: file, batchBytes: BATCH_BYTES, maxRejects, options, ...(holdBytes === undefined ? {} : { holdBytes }) };
 }
 
 async function onMainThread(body: Buffer, chunkSize: number, options: ReadExportOptions = {}): Promise<Read> {
-  const batch = new StageBatch();
-  const read: Read = { copy: Buffer.alloc(0), rows: 0, rejects: 0, repaired: 0, issues: 0 };
+  const stage = new ObjectStage(BATCH_BYTES);
+  const read: Read = { copy: Buffer.alloc(0), records: [], rows: 0, rejects: 0, repaired: 0, issues: 0 };
+  let ordinal = 0;
   for await (const event of readExport(() => Readable.from(chunked(body, chunkSize), { objectMode: false }), options)) {
     if (event.type === 'header') read.encoding = event.encoding;
     else if (event.type === 'reject') {
       read.rejects++;
-      batch.addReject({ line: event.line, rawBytes: event.rawBytes, rawText: event.raw, reason: event.reason, detail: event.detail });
+      stage.addReject(++ordinal, { line: event.line, rawBytes: event.rawBytes, rawText: event.raw, reason: event.reason, detail: event.detail });
     } else {
       read.rows++;
       if (event.repairedColumn !== undefined) read.repaired++;
       read.issues += event.issues.length;
-      batch.addRow(event.line, event.values, event.issues);
+      stage.addRow(++ordinal, event.line, event.values, event.issues);
     }
   }
-  read.copy = batch.take();
+  const chunks = [...stage.take()];
+  read.copy = Buffer.concat(chunks.map((chunk) => Buffer.from(chunk.bytes)));
+  read.records = chunks.flatMap((chunk) => [...chunk.ordinals].map((row) => `${chunk.stage} ${row}`));
   return read;
 }
 
-async function onWorker(parser: ParseThread, file: string, options: ReadRequest['options'] = {}): Promise<Read & { batches: number }> {
+async function onWorker(parser: ParseThread, file: string, options: ReadRequest['options'] = {}, holdBytes?: number): Promise<Read & { batches: number }> {
   const copies: Buffer[] = [];
-  const read = { copy: Buffer.alloc(0), rows: 0, rejects: 0, repaired: 0, issues: 0, batches: 0 } as Read & { batches: number };
-  for await (const event of parser.read(request(file, options))) {
+  const read = { copy: Buffer.alloc(0), records: [], rows: 0, rejects: 0, repaired: 0, issues: 0, batches: 0 } as Read & { batches: number };
+  for await (const event of parser.read(request(file, options, undefined, holdBytes))) {
     if (event.type === 'header') read.encoding = event.encoding;
     else {
       read.batches++;
@@ -76,10 +83,35 @@ async function onWorker(parser: ParseThread, file: string, options: ReadRequest[
       read.repaired += event.repaired;
       read.issues += event.issues;
       copies.push(event.bytes);
+      for (const row of event.ordinals) read.records.push(`${event.stage} ${row}`);
     }
   }
   read.copy = Buffer.concat(copies);
   return read;
+}
+
+/**
+ * What the merge makes of staging records: per table and key the record of the latest line (as
+ * DISTINCT ON ... line_number DESC picks it), and etl_stage's records in order.
+ */
+function latestPerKey(read: Read): { tables: Record<string, string>; extras: string[] } {
+  const lines = read.copy.toString('utf8').split('\n');
+  const tables: Record<string, string> = {};
+  const extras: string[] = [];
+  read.records.forEach((record, index) => {
+    const stage = record.split(' ')[0]!;
+    const line = lines[index]!;
+    if (stage === 'etl_stage') {
+      extras.push(line);
+      return;
+    }
+    const fields = line.split('\t');
+    const keyColumns = TARGET_TABLES.find((table) => `etl_stage_${table.name}` === stage)!.key.length;
+    const key = `${stage} ${fields.slice(1, 1 + keyColumns).join('\t')}`;
+    const held = tables[key];
+    if (held === undefined || Number(held.split('\t')[0]) < Number(fields[0])) tables[key] = line;
+  });
+  return { tables, extras };
 }
 
 /** A parse thread for one test, closed at its end whatever happens. */
@@ -116,6 +148,7 @@ describe('ParseThread', () => {
           assert.ok(!(got instanceof Error), `${where}: ${got instanceof Error ? got.message : ''}`);
           assert.equal(got.rows, expected.rows, where);
           assert.ok(got.copy.equals(expected.copy), `${where}: the COPY bytes are the same`);
+          assert.deepEqual(got.records, expected.records, `${where}: the same staging tables and data rows`);
           assert.equal(got.rejects, expected.rejects, where);
           assert.equal(got.issues, expected.issues, where);
           assert.equal(got.repaired, expected.repaired, where);
@@ -222,6 +255,20 @@ describe('ParseThread', () => {
     });
   });
 
+  it('an object larger than the worker holds is handed out in parts: the same latest row per key and table, the same quarantined rows', async () => {
+    const { objects } = generateExports({ seed: 78, files: 4, rowsPerFile: 2000, defects: { shortRows: 0.01, duplicateRows: 0.05, badValues: 0.02 } });
+    await withParser(async (parser) => {
+      for (const object of objects.filter((candidate) => candidate.data)) {
+        const got = await onWorker(parser, await asFile(object.body), {}, 32 * 1024);
+        const expected = await onMainThread(object.body, Infinity);
+        const runs = got.records.map((record) => record.split(' ')[0]).filter((stage, index, stages) => stage !== stages[index - 1]);
+        assert.ok(runs.filter((stage) => stage === 'etl_stage_customers').length > 1, `${object.key}: handed out in parts`);
+        assert.deepEqual(latestPerKey(got), latestPerKey(expected), object.key);
+        assert.equal(got.rows, expected.rows);
+      }
+    });
+  });
+
   describe('content that is not plain UTF-8 (read in one pass until it shows)', () => {
     /** A header, `ascii` plain rows, then one row whose customer name holds `tail` (bytes). */
     const objectWith = (ascii: number, tail: Buffer) => {
@@ -250,7 +297,8 @@ describe('ParseThread', () => {
         const body = objectWith(2000, tail); // past the first 256 KiB chunk the worker reads
         await withParser(async (parser) => {
           const file = await asFile(body);
-          await assert.rejects(onWorker(parser, file), (error: Error & { code?: string }) => error.code === 'NEEDS_PROFILE');
+          // Holding at most 64 KiB of rows, the worker hands out the first ones early.
+          await assert.rejects(onWorker(parser, file, {}, 64 * 1024), (error: Error & { code?: string }) => error.code === 'NEEDS_PROFILE');
           const got = await onWorker(parser, file, { assumeUtf8: false });
           const expected = await onMainThread(body, Infinity);
           assert.equal(got.encoding, encoding);

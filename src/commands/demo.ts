@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { connectDatabase } from '../load/database.ts';
-import { TARGET_TABLES } from '../load/merge.ts';
+import { TARGET_TABLES } from '../load/target-tables.ts';
 import { runPipeline } from '../pipeline/run.ts';
 import { EXIT, type CommandContext } from './context.ts';
 import { parseCommandArgs } from './args.ts';

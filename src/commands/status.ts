@@ -1,7 +1,7 @@
 import { connectDatabase } from '../load/database.ts';
 import { requireCurrentSchema } from '../load/migrate.ts';
 import { parseCommandArgs } from './args.ts';
-import { TARGET_TABLES } from '../load/merge.ts';
+import { TARGET_TABLES } from '../load/target-tables.ts';
 import { EXIT, type CommandContext } from './context.ts';
 
 export const statusHelp = `Usage: etl status [--json] [options]

@@ -1,59 +1,13 @@
 // Merging the staged rows of one object into the five tables. Within the object the later row
-// wins (DISTINCT ON ... line_number DESC); across objects the row from the most recently modified
+// wins: the parse worker stages one row per key, the later one, and DISTINCT ON ... line_number
+// DESC settles a key staged twice (an object too large to hold whole); across objects the row from the most recently modified
 // object wins, ties to the greater key compared byte by byte (COLLATE "C", as the spec says,
 // whatever the database's collation: under en-US, 'B.csv' would sort after 'a.csv'), decided by
-// the lineage columns, so any load order, or a second load, gives the same tables. Rows are inserted in key order so that concurrent merges
-// lock rows in the same order.
+// the lineage columns, so any load order, or a second load, gives the same tables. Rows are
+// inserted in key order so that concurrent merges lock rows in the same order.
 import type { ClientBase } from 'pg';
-import { LOADED_ROW, STAGE_TABLE } from './staging.ts';
-
-interface TargetTable {
-  name: string;
-  key: string[];
-  /** Conflict target: the key columns or a named constraint. */
-  conflict: string;
-  columns: string[];
-  /** Row filter: which staged rows yield a row of this table (spec, "Rows and tables"). */
-  when: string;
-}
-
-export const TARGET_TABLES: readonly TargetTable[] = [
-  {
-    name: 'customers',
-    key: ['account_number'],
-    conflict: '(account_number)',
-    columns: ['customer_name', 'site_city', 'site_state', 'site_postal_code', 'site_country'],
-    when: 'account_number IS NOT NULL',
-  },
-  {
-    name: 'service_requests',
-    key: ['sr_number'],
-    conflict: '(sr_number)',
-    columns: ['sr_type', 'sr_status', 'severity', 'created_at', 'closed_at', 'problem_code', 'resolution_code', 'summary', 'account_number', 'product', 'serial_number'],
-    when: 'sr_number IS NOT NULL',
-  },
-  {
-    name: 'tasks',
-    key: ['task_number'],
-    conflict: '(task_number)',
-    columns: ['sr_number', 'task_type', 'task_status', 'technician', 'scheduled_start', 'actual_end'],
-    when: 'task_number IS NOT NULL',
-  },
-  {
-    name: 'parts_used',
-    key: ['task_number', 'part_number'],
-    conflict: '(task_number, part_number)',
-    columns: ['part_description', 'quantity'],
-    when: 'task_number IS NOT NULL AND part_number IS NOT NULL',
-  },
-  {
-    name: 'sr_notes',
-    key: ['sr_number', 'note_date', 'note_text'],
-    conflict: 'ON CONSTRAINT sr_notes_key',
-    columns: ['note_type'],
-    when: 'note_text IS NOT NULL',
-  },
-];
+import { stagedColumns, stageOf } from './staging.ts';
+import { TARGET_TABLES, type TargetTable } from './target-tables.ts';
 
 // Sorting by bytes (COLLATE "C") picks the same rows as the database's collation would (equal
 // means byte-equal for both) and is several times cheaper than a linguistic collation such as
@@ -68,11 +22,10 @@ const sortKey = (table: TargetTable) => table.key.map((column) => (NOT_TEXT.has(
  * being recorded loaded with nothing applied. Rows of other objects follow latest-wins.
  */
 export function mergeSql(table: TargetTable): string {
-  const all = [...table.key, ...table.columns];
+  const all = stagedColumns(table);
   return `INSERT INTO ${table.name} AS t (${all.join(', ')}, source_object, source_modified, source_line)
 SELECT DISTINCT ON (${sortKey(table)}) ${all.join(', ')}, $1::text, $2::timestamptz, line_number
-FROM ${STAGE_TABLE}
-WHERE ${LOADED_ROW} AND ${table.when}
+FROM ${stageOf(table)}
 ORDER BY ${sortKey(table)}, line_number DESC
 ON CONFLICT ${table.conflict} DO UPDATE SET
   ${[...table.columns, 'source_object', 'source_modified', 'source_line'].map((column) => `${column} = excluded.${column}`).join(',\n  ')},

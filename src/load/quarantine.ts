@@ -6,15 +6,15 @@
 // the version whose rows are in the tables (etl_files.loaded_version) are never lost.
 import type { ClientBase } from 'pg';
 import type { SourceObject } from '../sources/source.ts';
-import { LOADED_ROW, QUARANTINED_ROW, STAGE_TABLE } from './staging.ts';
+import { EXTRAS_STAGE, QUARANTINED_ROW, VALUE_ISSUES } from './staging.ts';
 
 const INSERT_STAGED_REJECTS = `INSERT INTO etl_rejects (object_key, version, line_number, raw, raw_bytes, reason, detail)
-  SELECT $1, $2, line_number, raw_text, raw, reason, detail FROM ${STAGE_TABLE} WHERE ${QUARANTINED_ROW}`;
+  SELECT $1, $2, line_number, raw_text, raw, reason, detail FROM ${EXTRAS_STAGE} WHERE ${QUARANTINED_ROW}`;
 
 const INSERT_STAGED_ISSUES = `INSERT INTO etl_value_issues (object_key, version, line_number, column_name, raw_value)
   SELECT $1, $2, line_number, issue.column_name, issue.raw_value
-  FROM ${STAGE_TABLE}, unnest(issue_columns, issue_values) AS issue (column_name, raw_value)
-  WHERE ${LOADED_ROW} AND issue_columns IS NOT NULL`;
+  FROM ${EXTRAS_STAGE}, unnest(issue_columns, issue_values) AS issue (column_name, raw_value)
+  WHERE ${VALUE_ISSUES}`;
 
 /** The object loaded: its quarantine and value issues become this version's, nothing else's. */
 export async function replaceWithStaged(client: ClientBase, object: SourceObject): Promise<void> {

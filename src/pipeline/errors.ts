@@ -68,15 +68,18 @@ function object(errorClass: ErrorClass, retry: RetryRule): Failure {
 }
 
 /**
- * A row Postgres refused during COPY: its ordinal among the object's data rows (COPY line N of the
- * staging stream is the Nth data row) and the server's message; undefined for other errors.
+ * A row Postgres refused during a staging COPY: its ordinal among the object's data rows (traced
+ * back from "COPY <staging table>, line N" by `ordinalOf`) and the server's message; undefined for
+ * other errors.
  */
-export function refusedRow(error: unknown): { ordinal: number; message: string } | undefined {
+export function refusedRow(error: unknown, ordinalOf: (stage: string, record: number) => number | undefined): { ordinal: number; message: string } | undefined {
   const err = error as { code?: string; where?: string; message?: string } | undefined;
   if (!err?.code || !/^(22|23|54)/.test(err.code)) return undefined;
-  const match = /COPY etl_stage, line (\d+)/.exec(err.where ?? '');
+  const match = /COPY (etl_stage\w*), line (\d+)/.exec(err.where ?? '');
   if (!match) return undefined;
-  return { ordinal: Number(match[1]), message: `${err.code}: ${errorMessage(error)}` };
+  const ordinal = ordinalOf(match[1]!, Number(match[2]));
+  if (ordinal === undefined) return undefined;
+  return { ordinal, message: `${err.code}: ${errorMessage(error)}` };
 }
 
 /** The first line of an error's message, fit for logs, the ledger and spans (no secret, no NUL). */

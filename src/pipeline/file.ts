@@ -1,19 +1,19 @@
 // One source object end to end, in one transaction, and the one owner of that transaction and of
 // every error on it:
-//   local copy -> stage (the parse worker's records, COPY into staging) -> decide (read failure,
+//   local copy -> stage (the parse worker's records, COPY into the staging tables) -> decide (read failure,
 //   reject threshold) -> merge -> quarantine, value issues and ledger row -> commit.
 // A crash anywhere leaves all of it or nothing. Whatever fails, the object ends accounted for in
 // the ledger (loaded, or failed with its class) unless the database connection itself is gone, in
 // which case the run stops and the next run completes the object.
-// Child spans of the file's span: etl.download, etl.parse and etl.copy (one stream: they overlap
-// in time), etl.merge, etl.record.
+// Child spans of the file's span: etl.download, etl.parse and etl.copy (they may overlap in time),
+// etl.merge, etl.record.
 import type pg from 'pg';
 import type { Logger } from '../telemetry/logger.ts';
 import { inSpan } from '../telemetry/spans.ts';
 import { ReadSpans } from '../telemetry/read-spans.ts';
 import type { ParseThread, ReadRequest } from '../read/parse-thread.ts';
-import { CopyIn } from '../load/copy-in.ts';
-import { COPY_STAGE_SQL, createStage } from '../load/staging.ts';
+import { StageCopies } from '../load/stage-copies.ts';
+import { createStage } from '../load/staging.ts';
 import { mergeStaged } from '../load/merge.ts';
 import { recordFile, type FileOutcome, type RetryPolicy } from '../load/ledger.ts';
 import { keepFailedAttempt, replaceWithStaged } from '../load/quarantine.ts';
@@ -115,10 +115,11 @@ async function loadOnce(object: SourceObject, path: string, plan: ReadPlan, cont
   const { client } = context;
   const { refused } = plan;
   const outcome = emptyOutcome();
+  const copies = new StageCopies(client);
   try {
     await begin(client);
     await createStage(client);
-    const failure = (await stageObject(object, path, plan, context, outcome)) ?? overThreshold(object, outcome, context.limits);
+    const failure = (await stageObject(object, path, plan, context, outcome, copies)) ?? overThreshold(object, outcome, context.limits);
     if (failure) {
       // The object fails as a whole; the quarantined rows that explain it stay visible.
       const failed = failedOutcome(outcome, failure);
@@ -144,17 +145,18 @@ async function loadOnce(object: SourceObject, path: string, plan: ReadPlan, cont
     await rollback(client);
     if (context.signal.aborted || error instanceof RunAbortedError) throw new RunAbortedError('the run was stopped');
     if (needsProfile(error)) return { readAgain: true };
-    const row = refusedRow(error);
+    const row = refusedRow(error, (stage, record) => copies.ordinalOf(stage, record));
     if (row && !refused.has(row.ordinal)) return { refused: row };
     return recordFailure(object, context, outcome, error);
   }
 }
 
 /**
- * The parse worker reads the object and the batches go into staging through one COPY. Returns the
- * reading's own failure (the rows read before it stay staged); throws what stops the transaction.
+ * The parse worker reads the object and its batches go into the staging tables through COPY.
+ * Returns the reading's own failure (the rows read before it stay staged); throws what stops the
+ * transaction.
  */
-async function stageObject(object: SourceObject, path: string, plan: ReadPlan, context: FileContext, outcome: FileOutcome): Promise<Error | undefined> {
+async function stageObject(object: SourceObject, path: string, plan: ReadPlan, context: FileContext, outcome: FileOutcome, copy: StageCopies): Promise<Error | undefined> {
   const { limits } = context;
   const request: ReadRequest = {
     path,
@@ -170,7 +172,6 @@ async function stageObject(object: SourceObject, path: string, plan: ReadPlan, c
   };
   const spans = new ReadSpans();
   spans.startParse();
-  const copy = new CopyIn(context.client, COPY_STAGE_SQL);
   const parseAttributes = () => ({
     'etl.rows.read': outcome.rowsRead,
     'etl.rows.quarantined': outcome.rowsQuarantined,
@@ -180,6 +181,7 @@ async function stageObject(object: SourceObject, path: string, plan: ReadPlan, c
     ...(outcome.extraColumns.length > 0 ? { 'etl.columns.extra': outcome.extraColumns } : {}),
   });
   let copyBytes = 0;
+  let copyRecords = 0;
   let readFailure: Error | undefined;
   let writing = false;
   try {
@@ -197,9 +199,10 @@ async function stageObject(object: SourceObject, path: string, plan: ReadPlan, c
       outcome.rowsRepaired += event.repaired;
       outcome.valuesRecorded += event.issues;
       writing = true;
-      await copy.write(event.bytes);
+      await copy.write(event.stage, event.bytes, event.ordinals);
       writing = false;
       copyBytes += event.bytes.length;
+      copyRecords += event.ordinals.length;
       if (context.signal.aborted) throw new RunAbortedError('the run was stopped');
       context.onRows?.(outcome.rowsRead);
     }
@@ -222,8 +225,8 @@ async function stageObject(object: SourceObject, path: string, plan: ReadPlan, c
     spans.fail('copy', error, parseAttributes());
     throw error;
   }
-  // Rows to merge; the COPY also carried the quarantined rows (etl.copy.records in all).
-  spans.endCopy({ 'etl.copy.rows': outcome.rowsLoaded, 'etl.copy.records': outcome.rowsRead, 'etl.copy.bytes': copyBytes });
+  // Rows to merge; the COPYs carried one record per key and table, quarantined rows and value issues.
+  spans.endCopy({ 'etl.copy.rows': outcome.rowsLoaded, 'etl.copy.records': copyRecords, 'etl.copy.bytes': copyBytes });
   context.onRows?.(outcome.rowsRead);
   return readFailure;
 }

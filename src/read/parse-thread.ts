@@ -5,7 +5,8 @@
 //
 // The object is a local file (the folder's own, or the S3 spool): the worker reads it by path and
 // sends its results one way, as staging records already encoded for COPY (rows, quarantined rows
-// and value issues: load/staging.ts) with the counts of each batch. At most BATCHES_IN_FLIGHT
+// and value issues: load/staging.ts), each batch for one staging table, with the data row of each
+// record and the counts of what was read. At most BATCHES_IN_FLIGHT
 // batches wait for the caller at a time (the caller acknowledges each), so memory stays flat.
 import { Worker } from 'node:worker_threads';
 import type { Encoding } from './decode.ts';
@@ -16,6 +17,11 @@ export interface ReadRequest {
   path: string;
   /** Target size of one batch of COPY text. */
   batchBytes: number;
+  /**
+   * How much of an object the worker holds (its rows, one per key and table) before it hands them
+   * out early; by default HOLD_BYTES in parse-worker.ts.
+   */
+  holdBytes?: number;
   /** More quarantined rows than this fail the object (RejectLimitError in the worker). */
   maxRejects: number;
   /** Reading options; `exclude` as [ordinal, message] pairs (a Map does not cross threads as such). */
@@ -38,11 +44,17 @@ export interface BatchCounts {
 
 export type FromWorker =
   | { type: 'header'; encoding: Encoding; extras: string[] }
-  | ({ type: 'batch'; bytes: ArrayBuffer } & BatchCounts)
+  | ({ type: 'batch'; stage: string; bytes: ArrayBuffer; ordinals: Int32Array } & BatchCounts)
   | { type: 'done' }
   | { type: 'failed'; name: string; message: string; code?: string };
 
-export type ParseEvent = { type: 'header'; encoding: Encoding; extras: string[] } | ({ type: 'batch'; bytes: Buffer } & BatchCounts);
+/**
+ * A batch: COPY text for one staging table (`stage`), the ordinal of each record's data row (what
+ * a refusal by Postgres is traced back to), and the counts of what was read since the last batch.
+ */
+export type ParseEvent =
+  | { type: 'header'; encoding: Encoding; extras: string[] }
+  | ({ type: 'batch'; stage: string; bytes: Buffer; ordinals: Int32Array } & BatchCounts);
 
 export const BATCHES_IN_FLIGHT = 2;
 

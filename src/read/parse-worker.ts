@@ -1,12 +1,13 @@
 // The worker-thread side of ParseThread (parse-thread.ts): reads one object at a time from its
-// local file with readExportBatches and sends staging records encoded for COPY (load/staging.ts) back in
-// batches, with the counts of each batch. When reading fails, the records read so far are sent
-// first (their quarantined rows stay visible), then the failure.
+// local file with readExportBatches, holds its staging records (load/staging.ts, ObjectStage: one
+// row per key and table) and sends them back as COPY text in batches, with the counts of what was
+// read. When reading fails, the records read so far are sent first (their quarantined rows stay
+// visible), then the failure.
 import { parentPort } from 'node:worker_threads';
 import { createReadStream } from 'node:fs';
 import { readExportBatches } from './export-reader.ts';
 import { NeedsProfileError } from './decode.ts';
-import { StageBatch } from '../load/staging.ts';
+import { EXTRAS_STAGE, ObjectStage, type StagedChunk } from '../load/staging.ts';
 import { BATCHES_IN_FLIGHT, type BatchCounts, type FromWorker, type ReadRequest, type ToWorker } from './parse-thread.ts';
 
 const port = parentPort;
@@ -31,28 +32,47 @@ port.on('message', (message: ToWorker) => {
   } else void readObject(message);
 });
 
+/**
+ * What the worker holds of an object before it hands it out early (a key may then be staged twice:
+ * the merge settles it). Exports are a few MiB; this keeps the worker's heap bounded on larger ones.
+ */
+const HOLD_BYTES = 16 * 1024 * 1024;
+
+// Its buffers are kept from one object to the next.
+let held: ObjectStage | undefined;
+
 async function readObject(request: ReadRequest): Promise<void> {
   acknowledged = 0;
   let sent = 0;
-  const batch = new StageBatch(request.batchBytes * 2);
+  if (held?.chunkBytes !== request.batchBytes) held = new ObjectStage(request.batchBytes);
+  const stage = held;
+  stage.clear();
   let counts: BatchCounts = empty();
   let rejects = 0;
+  let ordinal = 0;
   // Sent with the first batch: until then the worker can still read the object again unseen.
   let header: FromWorker | undefined;
-  const flush = async () => {
+  const sendHeader = () => {
     if (header) send(header);
     header = undefined;
+  };
+  const sendBatch = async (chunk: StagedChunk) => {
+    sendHeader();
     while (sent - acknowledged >= BATCHES_IN_FLIGHT) await new Promise<void>((resolve) => (onAck = resolve));
     onAck = undefined;
-    const copy = batch.takeCopy();
-    send({ type: 'batch', bytes: copy, ...counts }, [copy]);
+    send({ type: 'batch', ...chunk, ...counts }, [chunk.bytes, chunk.ordinals.buffer as ArrayBuffer]);
     sent++;
     counts = empty();
   };
-  const flushRest = async () => {
-    if (batch.bytes > 0) await flush();
-    else if (header) send(header);
-    header = undefined;
+  /** Sends what the stage holds, with the counts of what was read since the last batch. */
+  const flush = async () => {
+    let none = true;
+    for (const chunk of stage.take()) {
+      await sendBatch(chunk);
+      none = false;
+    }
+    if (none && counts.rows + counts.rejects > 0) await sendBatch({ stage: EXTRAS_STAGE, bytes: new ArrayBuffer(0), ordinals: new Int32Array(0) });
+    sendHeader();
   };
   const { path, options } = request;
   const open = () => createReadStream(path, { highWaterMark: READ_CHUNK_BYTES });
@@ -74,37 +94,38 @@ async function readObject(request: ReadRequest): Promise<void> {
                 counts.rows++;
                 if (event.repairedColumn !== undefined) counts.repaired++;
                 counts.issues += event.issues.length;
-                batch.addRow(event.line, event.values, event.issues);
+                stage.addRow(++ordinal, event.line, event.values, event.issues);
                 break;
               case 'reject':
                 counts.rejects++;
-                batch.addReject({ line: event.line, rawBytes: event.rawBytes, rawText: event.raw, reason: event.reason, detail: event.detail });
+                stage.addReject(++ordinal, { line: event.line, rawBytes: event.rawBytes, rawText: event.raw, reason: event.reason, detail: event.detail });
                 if (++rejects > request.maxRejects) {
                   await flush();
                   throw new RejectLimitError(`more than ${request.maxRejects} rows were quarantined (max_rejects_per_object); the object is not an export this loader can read`);
                 }
                 break;
             }
-            if (batch.bytes >= request.batchBytes) await flush();
+            if (stage.heldBytes >= (request.holdBytes ?? HOLD_BYTES)) await flush();
           }
         }
         break;
       } catch (error) {
         if (!(error instanceof NeedsProfileError) || sent > 0) throw error;
-        batch.take();
+        stage.clear();
         counts = empty();
         rejects = 0;
+        ordinal = 0;
         header = undefined;
         assumeUtf8 = false;
       }
     }
-    await flushRest();
+    await flush();
     send({ type: 'done' });
   } catch (error) {
     const err = error as { name?: string; message?: string; code?: unknown };
     // What was read since the last batch still counts (rows read, rejects found): it goes first.
     // Not so when the object is to be read again (NEEDS_PROFILE).
-    if (!(error instanceof NeedsProfileError)) await flushRest().catch(() => {});
+    if (!(error instanceof NeedsProfileError)) await flush().catch(() => {});
     send({ type: 'failed', name: err.name ?? 'Error', message: err.message ?? String(error), code: typeof err.code === 'string' ? err.code : undefined });
   }
 }

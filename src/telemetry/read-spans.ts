@@ -4,9 +4,11 @@
 //                 for content that is not plain UTF-8, a first pass over the whole object to decide
 //                 its encoding), CSV parsing, header mapping, row repair and quarantine, on the
 //                 parse worker
-//   etl.copy      from the header to the server's acknowledgement of COPY into staging
-// Parsing and COPY are one stream (rows are copied while later rows are parsed), so etl.parse and
-// etl.copy overlap in time; the one that fails carries the error, the other records that it stopped.
+//   etl.copy      from the first batch of staging records to the server's acknowledgement of COPY
+//                 into the staging tables
+// The worker holds an object's rows until its end (one row per key and table), or hands them out
+// early when it is large, so etl.parse and etl.copy may overlap in time; the one that fails
+// carries the error, the other records that it stopped.
 import { context, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { failSpan, tracer } from './spans.ts';
 

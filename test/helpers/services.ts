@@ -76,13 +76,19 @@ async function withAdmin<T>(work: (client: pg.Client) => Promise<T>): Promise<T>
  * Creates a uniquely named, empty database on TEST_DATABASE_URL's server.
  * Use `t.after(() => db.drop())` (or `after`) so it goes away with the test.
  */
-export async function freshDatabase(options: { prefix?: string; template?: string; icuLocale?: string } = {}): Promise<FreshDatabase> {
+export async function freshDatabase(options: { prefix?: string; template?: string; icuLocale?: string; encoding?: string } = {}): Promise<FreshDatabase> {
   const prefix = (options.prefix ?? 'test').toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 30);
   const name = `${prefix}_${process.pid}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
   await withAdmin(async (client) => {
     // A linguistic collation (ICU, e.g. en-US) as production databases often have: from template0.
-    const template = options.icuLocale !== undefined ? ' TEMPLATE template0' : options.template === undefined ? '' : ` TEMPLATE ${client.escapeIdentifier(options.template)}`;
-    const locale = options.icuLocale === undefined ? '' : ` LOCALE_PROVIDER icu ICU_LOCALE ${client.escapeLiteral(options.icuLocale)} LOCALE 'C.UTF-8'`;
+    // Another encoding than UTF8 (LATIN1, say), as some older databases have: from template0, C locale.
+    const template = options.icuLocale !== undefined || options.encoding !== undefined ? ' TEMPLATE template0' : options.template === undefined ? '' : ` TEMPLATE ${client.escapeIdentifier(options.template)}`;
+    const locale =
+      options.encoding !== undefined
+        ? ` ENCODING ${client.escapeLiteral(options.encoding)} LOCALE 'C'`
+        : options.icuLocale === undefined
+          ? ''
+          : ` LOCALE_PROVIDER icu ICU_LOCALE ${client.escapeLiteral(options.icuLocale)} LOCALE 'C.UTF-8'`;
     await client.query(`CREATE DATABASE ${client.escapeIdentifier(name)}${template}${locale}`);
   });
   const url = new URL(databaseUrl());
