@@ -245,10 +245,12 @@ class HeldRecords {
   readonly copy: CopyBatch;
   private starts: number[] = [];
   private ordinals: number[] = [];
-  /** Per key, the index of its latest record; undefined when every record is kept. */
-  private readonly latest: Map<string, number> | undefined;
+  /** Per key, its latest record (a holder, so that a repeat costs one lookup); undefined when every record is kept. */
+  private readonly latest: Map<string, { index: number }> | undefined;
   /** Records a later record of their key replaced. */
   private replaced: number[] = [];
+  /** Where take() gathers a chunk (kept for the next object). */
+  private scratch: Buffer | undefined;
 
   constructor(stage: string, initialBytes: number, oneRecordPerKey: boolean) {
     this.stage = stage;
@@ -270,8 +272,12 @@ class HeldRecords {
   keep(key: string): void {
     const index = this.starts.length - 1;
     const earlier = this.latest!.get(key);
-    if (earlier !== undefined) this.replaced.push(earlier);
-    this.latest!.set(key, index);
+    if (earlier === undefined) {
+      this.latest!.set(key, { index });
+      return;
+    }
+    this.replaced.push(earlier.index);
+    earlier.index = index;
   }
 
   /** Drops every record held. */
@@ -289,14 +295,14 @@ class HeldRecords {
     const held = this.copy.view();
     const dropped = new Uint8Array(count);
     for (const index of this.replaced) dropped[index] = 1;
-    let chunk: Buffer = Buffer.allocUnsafe(Math.min(held.length, chunkBytes * 2));
+    let chunk = (this.scratch ??= Buffer.allocUnsafe(chunkBytes * 2));
     let used = 0;
     let ordinals: number[] = [];
     for (let index = 0; index < count; index++) {
       if (dropped[index]) continue;
       const start = this.starts[index]!;
       const end = index + 1 < count ? this.starts[index + 1]! : held.length;
-      if (used + end - start > chunk.length) chunk = grown(chunk, used, used + end - start);
+      if (used + end - start > chunk.length) chunk = this.scratch = grown(chunk, used, used + end - start);
       held.copy(chunk, used, start, end);
       used += end - start;
       ordinals.push(this.ordinals[index]!);
