@@ -6,8 +6,9 @@
 // The object is a local file (the folder's own, or the S3 spool): the worker reads it by path and
 // sends its results one way, as staging records already encoded for COPY (rows, quarantined rows
 // and value issues: load/staging.ts), each batch for one staging table, with the data row of each
-// record and the counts of what was read. At most BATCHES_IN_FLIGHT
-// batches wait for the caller at a time (the caller acknowledges each), so memory stays flat.
+// record and the counts of what was read. The worker holds at most holdBytes of records before it
+// sends them, and at most BATCHES_IN_FLIGHT batches wait for the caller at a time (the caller
+// acknowledges each), so memory stays flat.
 import { Worker } from 'node:worker_threads';
 import type { Encoding } from './decode.ts';
 import type { ReadExportOptions } from './export-reader.ts';
