@@ -7,8 +7,8 @@
 // worker spreads each row over the tables as it reads (ObjectStage) and keeps one record per key
 // of the tables whose keys repeat within an export, so Postgres receives, sorts and merges each
 // table's rows instead of the whole wide row five times. Paired runs over the bench's exports
-// (npm run bench's set, one wide staging table against these): Postgres's CPU, vacuum included,
-// 18.0 s -> 16.3 s (median of 3); the runner's 16.5 s -> 18.9 s.
+// (one wide staging table against these): Postgres's CPU, vacuum included, 3-19% lower; the
+// runner's 7-28% higher (README, Performance).
 import type { ClientBase } from 'pg';
 import { EXPORT_COLUMNS, type Kind } from '../model/export.ts';
 import { TARGET_TABLES, valueIndex, type TargetTable } from './target-tables.ts';
