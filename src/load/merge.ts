@@ -1,10 +1,11 @@
 // Merging the staged rows of one object into the five tables. Within the object the later row
-// wins: the parse worker stages one row per key, the later one, and DISTINCT ON ... line_number
-// DESC settles a key staged twice (an object too large to hold whole); across objects the row from the most recently modified
-// object wins, ties to the greater key compared byte by byte (COLLATE "C", as the spec says,
-// whatever the database's collation: under en-US, 'B.csv' would sort after 'a.csv'), decided by
-// the lineage columns, so any load order, or a second load, gives the same tables. Rows are
-// inserted in key order so that concurrent merges lock rows in the same order.
+// wins: DISTINCT ON ... line_number DESC (the parse worker already stages one customer, service
+// request and task per key, the latest, unless the object was too large to hold whole); across
+// objects the row from the most recently modified object wins, ties to the greater key compared
+// byte by byte (COLLATE "C", as the spec says, whatever the database's collation: under en-US,
+// 'B.csv' would sort after 'a.csv'), decided by the lineage columns, so any load order, or a
+// second load, gives the same tables. Rows are inserted in key order so that concurrent merges
+// lock rows in the same order.
 import type { ClientBase } from 'pg';
 import { stagedColumns, stageOf } from './staging.ts';
 import { TARGET_TABLES, type TargetTable } from './target-tables.ts';

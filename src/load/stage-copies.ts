@@ -11,15 +11,14 @@ export class StageCopies {
   private stage: string | undefined;
   /** The ordinals of the current COPY's records, batch by batch. */
   private ordinals: Int32Array[] = [];
-  private failure: Error | undefined;
 
   constructor(client: pg.ClientBase) {
     this.client = client;
   }
 
-  /** The error a COPY reported, if any. */
+  /** The error the current COPY reported, if any (a failed COPY stays current). */
   get error(): Error | undefined {
-    return this.failure ?? this.copy?.error;
+    return this.copy?.error;
   }
 
   /** Writes a batch of `stage`'s records, ending the previous staging table's COPY first. */
@@ -33,14 +32,14 @@ export class StageCopies {
       this.stage = stage;
     }
     this.ordinals.push(ordinals);
-    await this.guard(this.copy!.write(bytes));
+    await this.copy!.write(bytes);
   }
 
   /** Ends the current COPY, if any, and waits until the server has its rows. */
   async end(): Promise<void> {
     const copy = this.copy;
     if (!copy) return;
-    await this.guard(copy.end());
+    await copy.end();
     this.copy = undefined;
     this.stage = undefined;
     this.ordinals = [];
@@ -60,14 +59,5 @@ export class StageCopies {
       left -= batch.length;
     }
     return undefined;
-  }
-
-  private async guard(step: Promise<unknown>): Promise<void> {
-    try {
-      await step;
-    } catch (error) {
-      this.failure ??= error as Error;
-      throw error;
-    }
   }
 }

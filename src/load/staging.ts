@@ -201,19 +201,6 @@ export class CopyBatch {
     this.first = true;
   }
 
-  /**
-   * The rows added so far as a new ArrayBuffer of their own (to transfer to another thread); the
-   * batch starts empty again in the same buffer. One allocation per batch, not two: buffers
-   * allocated per batch are freed only when V8 collects, and on an object of quarantined rows they
-   * piled up to hundreds of MiB first.
-   */
-  takeCopy(): ArrayBuffer {
-    const copy = new ArrayBuffer(this.used);
-    new Uint8Array(copy).set(this.buffer.subarray(0, this.used));
-    this.used = 0;
-    return copy;
-  }
-
   private separate(): void {
     if (this.first) this.first = false;
     else this.buffer[this.used++] = TAB;
@@ -316,6 +303,11 @@ class HeldRecords {
     this.clear();
   }
 
+  /**
+   * A chunk as a new ArrayBuffer of its own, to transfer to the main thread; gathered in the kept
+   * scratch buffer, so one allocation per chunk, not two: buffers allocated per batch are freed
+   * only when V8 collects, and on an object of quarantined rows they piled up to hundreds of MiB.
+   */
   private chunk(chunk: Buffer, used: number, ordinals: number[]): StagedChunk {
     const bytes = new ArrayBuffer(used);
     new Uint8Array(bytes).set(chunk.subarray(0, used));
