@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileS
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import type { ThreadCpu } from './threads.ts';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const RSS = fileURLToPath(new URL('./usage.ts', import.meta.url));
@@ -21,6 +22,8 @@ export interface EtlRun {
   maxRssKb: number;
   /** CPU of the runner process, all its threads. */
   cpuMs: number;
+  /** The same CPU by kind of thread (bench/threads.ts); undefined when not reported. */
+  threadCpuMs: ThreadCpu | undefined;
   stderr: string;
 }
 
@@ -79,7 +82,8 @@ export async function timeEtlRun(url: string, source: string, stateDir: string, 
   const ms = performance.now() - started;
   const maxRssKb = Number(/BENCH_MAX_RSS_KB=(\d+)/.exec(stderr)?.[1] ?? 0);
   const cpuMs = Number(/BENCH_CPU_MS=(\d+)/.exec(stderr)?.[1] ?? 0);
-  return { ms, code, maxRssKb, cpuMs, stderr };
+  const threads = /BENCH_THREAD_CPU_MS=(\{.*\})/.exec(stderr)?.[1];
+  return { ms, code, maxRssKb, cpuMs, threadCpuMs: threads ? (JSON.parse(threads) as ThreadCpu) : undefined, stderr };
 }
 
 export async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {

@@ -1,6 +1,7 @@
 // The parser's floor: csv-parse alone over the bytes `etl run` reads (gzip undone), with the
 // options and the piece size of read/records.ts and its cheapest record path (`on_record`
-// returning null). Runs in a process of its own; prints the records and the CPU it took.
+// returning null). Runs in a process of its own; prints the records and the CPU it took, all of it
+// and split by thread (bench/threads.ts: its main thread parses, V8's helpers collect garbage).
 // node bench/parse-floor.ts DIR [K N]   (with K N: only every Nth file from the Kth, 0-based, to
 // split the bytes between N processes as `etl run` splits objects between its parse workers)
 import { readdirSync, readFileSync } from 'node:fs';
@@ -8,6 +9,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { Parser } from 'csv-parse';
 import { PARSER_OPTIONS, PARSE_PIECE_BYTES } from '../src/read/records.ts';
+import { ThreadCpuSampler } from './threads.ts';
 
 const dir = process.argv[2]!;
 const [share, shares] = [Number(process.argv[3] ?? 0), Number(process.argv[4] ?? 1)];
@@ -18,6 +20,7 @@ const files = (readdirSync(dir, { recursive: true }) as string[])
 // As in read/records.ts: csv-parse builds an error for every row of another field count, whose
 // stack trace would otherwise dominate.
 Error.stackTraceLimit = 0;
+const threads = new ThreadCpuSampler({ fromNow: true });
 const started = process.cpuUsage();
 let records = 0;
 for (const file of files) {
@@ -35,4 +38,5 @@ for (const file of files) {
   if (!parser.errored) parser.end();
 }
 const used = process.cpuUsage(started);
-process.stdout.write(`${JSON.stringify({ files: files.length, records, cpuMs: Math.round((used.user + used.system) / 1000) })}\n`);
+const cpuMs = Math.round((used.user + used.system) / 1000);
+process.stdout.write(`${JSON.stringify({ files: files.length, records, cpuMs, threadCpuMs: threads.total(cpuMs) })}\n`);

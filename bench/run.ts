@@ -34,6 +34,7 @@ import { migrate } from '../src/load/migrate.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { log, MemoryCgroup, REAPED_MS, vacuumFollowUp, postgresServer, timeEtlRun, withClient, type Server } from './lib.ts';
 import { duckdbAvailable, runDuckdb, DUCKDB_SETUP } from './duckdb.ts';
+import type { ThreadCpu } from './threads.ts';
 
 const TABLES = ['customers', 'service_requests', 'tasks', 'parts_used', 'sr_notes'] as const;
 
@@ -138,11 +139,14 @@ async function migrated(server: Server, name: string): Promise<string> {
 const execFileAsync = promisify(execFile);
 const PARSE_FLOOR = fileURLToPath(new URL('./parse-floor.ts', import.meta.url));
 
-/** CPU seconds of csv-parse alone over the objects, split over `shares` processes running at once. */
-async function parseFloorCpu(dir: string, shares: number): Promise<number> {
+/**
+ * CPU seconds of csv-parse alone over the objects, split over `shares` processes running at once:
+ * in all, and on the threads that parse (not V8's helpers).
+ */
+async function parseFloorCpu(dir: string, shares: number): Promise<{ cpu: number; parsing: number }> {
   const runs = Array.from({ length: shares }, (_, share) => execFileAsync(process.execPath, [PARSE_FLOOR, dir, String(share), String(shares)], { encoding: 'utf8' }));
-  const results = await Promise.all(runs);
-  return results.reduce((sum, { stdout }) => sum + (JSON.parse(stdout) as { cpuMs: number }).cpuMs, 0) / 1000;
+  const results = (await Promise.all(runs)).map(({ stdout }) => JSON.parse(stdout) as { cpuMs: number; threadCpuMs: ThreadCpu });
+  return { cpu: results.reduce((sum, r) => sum + r.cpuMs, 0) / 1000, parsing: results.reduce((sum, r) => sum + r.threadCpuMs.main, 0) / 1000 };
 }
 
 interface Round {
@@ -156,6 +160,10 @@ interface Round {
   copyDbVacuum: number;
   floorCpu: number;
   floorCpuParallel: number;
+  /** csv-parse alone over `concurrency` processes: the CPU of the threads that parse. */
+  floorParsingParallel: number;
+  /** The runner's CPU by kind of thread, in seconds. */
+  etlThreads: ThreadCpu;
   cgroupPeakMib?: number;
   duckMs?: number;
   duckDbVacuum?: number;
@@ -208,8 +216,9 @@ async function main(): Promise<void> {
       await server.dropDatabase(copyDb);
 
       // 3. csv-parse alone over the same bytes, in one process and split as the runner splits them.
-      const floorCpu = await parseFloorCpu(exportsDir, 1);
-      const floorCpuParallel = concurrency > 1 ? await parseFloorCpu(exportsDir, concurrency) : floorCpu;
+      const floorAlone = await parseFloorCpu(exportsDir, 1);
+      const floorCpu = floorAlone.cpu;
+      const floorParallel = concurrency > 1 ? await parseFloorCpu(exportsDir, concurrency) : floorAlone;
 
       // 4. The DuckDB script, when set up.
       let duckRound: { ms: number; dbCpuWithVacuum: number } | undefined;
@@ -235,13 +244,15 @@ async function main(): Promise<void> {
         copyDb: copy.dbCpu,
         copyDbVacuum: copy.dbCpuWithVacuum,
         floorCpu,
-        floorCpuParallel,
+        floorCpuParallel: floorParallel.cpu,
+        floorParsingParallel: floorParallel.parsing,
+        etlThreads: threadSeconds(run.threadCpuMs),
         ...(cgroupPeakMib !== undefined ? { cgroupPeakMib } : {}),
         ...(duckRound ? { duckMs: duckRound.ms, duckDbVacuum: duckRound.dbCpuWithVacuum } : {}),
       };
       results.push(result);
       log(
-        `round ${round}: etl run ${sec(result.etlMs)} s (runner CPU ${result.etlCpu.toFixed(1)} s, Postgres ${result.etlDb.toFixed(1)} s, ${result.etlDbVacuum.toFixed(1)} s with vacuum, peak RSS ${Math.round(result.rssMib)} MiB)` +
+        `round ${round}: etl run ${sec(result.etlMs)} s (runner CPU ${result.etlCpu.toFixed(1)} s: ${threadsLine(result.etlThreads)}; Postgres ${result.etlDb.toFixed(1)} s, ${result.etlDbVacuum.toFixed(1)} s with vacuum, peak RSS ${Math.round(result.rssMib)} MiB)` +
           ` | raw COPY ${sec(result.copyMs)} s (Postgres ${result.copyDb.toFixed(1)} s, ${result.copyDbVacuum.toFixed(1)} s with vacuum)` +
           ` | csv-parse alone ${result.floorCpu.toFixed(1)} s CPU (${result.floorCpuParallel.toFixed(1)} s over ${concurrency} processes)` +
           (result.duckMs !== undefined ? ` | DuckDB ${sec(result.duckMs)} s (Postgres ${result.duckDbVacuum!.toFixed(1)} s with vacuum)` : ''),
@@ -278,6 +289,15 @@ async function nightlyIncrement(url: string, exportsDir: string, stateDir: strin
   }
 }
 
+function threadSeconds(ms: ThreadCpu | undefined): ThreadCpu {
+  if (!ms) throw new Error('etl run did not report its CPU by thread (bench/usage.ts)');
+  return { main: ms.main / 1000, workers: ms.workers / 1000, v8: ms.v8 / 1000, other: ms.other / 1000 };
+}
+
+function threadsLine(threads: ThreadCpu): string {
+  return `parse threads ${threads.workers.toFixed(1)} s, V8's helper threads (garbage collection, compiling) ${threads.v8.toFixed(1)} s, main thread ${threads.main.toFixed(1)} s, other ${threads.other.toFixed(1)} s`;
+}
+
 function report(results: Round[], sourceRows: number, dataObjects: number, bytes: number): void {
   const m = (pick: (r: Round) => number) => median(results.map(pick));
   const etlMs = m((r) => r.etlMs);
@@ -295,6 +315,10 @@ function report(results: Round[], sourceRows: number, dataObjects: number, bytes
     `runner CPU            ${m((r) => r.etlCpu).toFixed(1)} s; csv-parse alone ${m((r) => r.floorCpuParallel).toFixed(1)} s over ${concurrency} processes as the runner's ${concurrency} parse workers: ${parserRatio.toFixed(2)}x   target <= 1.3x: ${parserRatio <= 1.3 ? 'met' : 'NOT met'}`,
   );
   log(`                      (csv-parse alone in one process ${m((r) => r.floorCpu).toFixed(1)} s: the runner ${m((r) => r.etlCpu / r.floorCpu).toFixed(2)}x)`);
+  log(
+    `runner CPU by thread  ${threadsLine({ main: m((r) => r.etlThreads.main), workers: m((r) => r.etlThreads.workers), v8: m((r) => r.etlThreads.v8), other: m((r) => r.etlThreads.other) })};` +
+      ` the parse threads ${m((r) => r.etlThreads.workers / r.floorParsingParallel).toFixed(2)}x csv-parse's own parsing threads (${m((r) => r.floorParsingParallel).toFixed(1)} s)`,
+  );
   if (results.every((r) => r.duckMs !== undefined)) {
     const duckRatio = m((r) => r.etlMs / r.duckMs!);
     log(`DuckDB script         ${sec(m((r) => r.duckMs!))} s   etl run takes ${duckRatio.toFixed(2)}x its time   target: faster (< 1x): ${duckRatio < 1 ? 'met' : 'NOT met'}`);
