@@ -16,7 +16,7 @@ export interface ThreadCpu {
   workers: number;
   /** V8's platform threads: garbage collection helpers and background compiling. */
   v8: number;
-  /** Everything else still running (libuv's pool, the inspector). */
+  /** The rest of the process's CPU: libuv's pool, and what threads that ended used after their last sample. */
   other: number;
 }
 
