@@ -106,13 +106,11 @@ const FREE_TEXT = EXPORT_COLUMNS.map((column) => column.kind === 'text' || colum
  * string is a rope that V8 has to flatten first).
  */
 export class CopyBatch {
-  private readonly initialBytes: number;
   private buffer: Buffer;
   private used = 0;
   private first = true;
 
   constructor(initialBytes = 512 * 1024) {
-    this.initialBytes = initialBytes;
     this.buffer = Buffer.allocUnsafe(initialBytes);
   }
 
@@ -180,14 +178,6 @@ export class CopyBatch {
     this.reserve(1);
     this.buffer[this.used++] = NEWLINE;
     this.first = true;
-  }
-
-  /** The rows added so far; the batch starts empty again (the bytes handed out are not reused). */
-  take(): Buffer {
-    const rows = this.buffer.subarray(0, this.used);
-    this.buffer = Buffer.allocUnsafe(Math.max(this.initialBytes, this.used));
-    this.used = 0;
-    return rows;
   }
 
   /** The rows added so far (a view: valid until the next write or clear()). */
