@@ -18,8 +18,9 @@ import { writeEnvFile, readEnvFile, type TestEnv } from './lib/env-file.ts';
 import { ensureJaeger, ensureMinio, ensurePrometheus, JAEGER_VERSION, MINIO_VERSION, PROMETHEUS_VERSION } from './lib/go-tools.ts';
 import { unreachable, httpAnswers } from './lib/health.ts';
 import { ensureKube, ensureNodePause, KUBE_COMMANDS, KUBERNETES_VERSION } from './lib/kube-tools.ts';
-import { ensureImage, TEST_IMAGE } from './lib/image.ts';
-import { ensureBridge, ensureHostPackages, importImage, kubeconfigPath, kubernetesRunning, NODE_NAME, startKubernetes, stopKubernetes, type KubernetesPorts } from './lib/kubernetes.ts';
+import { aptInstall } from './lib/apt.ts';
+import { buildPackagesMissing, ensureImage, TEST_IMAGE } from './lib/image.ts';
+import { checkHostPackages, ensureBridge, hostPackagesMissing, importImage, kubeconfigPath, kubernetesRunning, NODE_NAME, startKubernetes, stopKubernetes, type KubernetesPorts } from './lib/kubernetes.ts';
 import { answers, existingHome, postmasterPid, postgresUrl, startPostgres, stopPostgres } from './lib/postgres.ts';
 import { httpOk, isAlive, pickPort, run, runningPid, startDetached, stopPid, stopPidFile, tail, waitUntil } from './lib/process.ts';
 import { extractZipEntries } from './lib/unzip.ts';
@@ -276,7 +277,7 @@ async function upPrometheus(previous: Ports, ports: Ports, taken: Set<number>): 
 }
 
 async function upKubernetes(previous: Ports, ports: Ports, taken: Set<number>): Promise<string> {
-  const [host, built, pause] = await Promise.all([ensureHostPackages(logDir, say), ensureKube(KUBE_COMMANDS, binDir, logDir, say), ensureNodePause(binDir, logDir)]);
+  const [host, built, pause] = await Promise.all([checkHostPackages(), ensureKube(KUBE_COMMANDS, binDir, logDir, say), ensureNodePause(binDir, logDir)]);
   const binaries = { ...built, pause };
   const kubeconfig = kubeconfigPath(servicesDir);
   const before = previous.kubernetes;
@@ -401,6 +402,8 @@ async function up(): Promise<void> {
   const ports: Ports = {};
   // Ports of services that are still running stay reserved for them.
   const taken = new Set<number>();
+  // Before anything starts in parallel: one apt-get for every service that needs Debian packages.
+  await aptInstall([hostPackagesMissing(), buildPackagesMissing()], path.join(logDir, 'apt.log'), say);
   const results = await Promise.allSettled([
     upPostgres(previous, ports, taken),
     upMinio(previous, ports, taken),

@@ -20,7 +20,7 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { aptInstall, which, type DebianPackage } from './apt.ts';
+import { which, type DebianPackage, type PackageGroup } from './apt.ts';
 import { run, tail } from './process.ts';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
@@ -32,7 +32,7 @@ export const TEST_IMAGE = 'localhost/toshiba-etl:test';
 /** The npm that ships with Node 24.21.0 in the official image is an 11.x; this one is pinned. */
 const NPM_VERSION = '11.19.1';
 /** Debian packages the build needs (Debian 12), at the versions it was tested with. */
-const PACKAGES: Array<DebianPackage & { binary: string }> = [
+export const BUILD_PACKAGES: Array<DebianPackage & { binary: string }> = [
   { name: 'buildah', version: '1.28.2+ds1-3+deb12u1+b3', provides: 'buildah', binary: 'buildah' },
   { name: 'mmdebstrap', version: '1.3.5-7', provides: 'mmdebstrap', binary: 'mmdebstrap' },
 ];
@@ -157,6 +157,15 @@ function inputsHash(): string {
 }
 
 /**
+ * The Debian packages a build of the image needs that this machine lacks; none when the archive
+ * of these inputs is already built (scripts/services.ts installs them before anything starts).
+ */
+export function buildPackagesMissing(): PackageGroup {
+  const built = existsSync(path.join(imageDir, `toshiba-etl-${inputsHash()}.tar`));
+  return { who: 'image', missing: built ? [] : BUILD_PACKAGES.filter((pkg) => which(pkg.binary) === undefined) };
+}
+
+/**
  * The image built from the Dockerfile (cached by its inputs), as an OCI archive. Needs root (the
  * stand-ins' root filesystems, buildah's vfs storage) and the Debian mirror and the npm registry.
  */
@@ -169,7 +178,8 @@ export async function ensureImage(logDir: string, say: (line: string) => void): 
     return { archive, name: TEST_IMAGE };
   }
   if (process.getuid?.() !== 0) throw new Error('image: building the image without a Docker daemon (buildah, vfs) needs root: run `npm run services:up` as root.');
-  await aptInstall(PACKAGES.filter((pkg) => which(pkg.binary) === undefined), 'image', logFile, say);
+  const missing = buildPackagesMissing().missing;
+  if (missing.length > 0) throw new Error(`image: ${missing.map((pkg) => pkg.provides).join(', ')} missing: apt-get install ${missing.map((pkg) => pkg.name).join(' ')}`);
   mkdirSync(imageDir, { recursive: true });
   const [buildBase, runtimeBase] = baseImages();
   if (buildBase === undefined || runtimeBase === undefined) throw new Error('image: the Dockerfile does not have a build and a runtime stage');

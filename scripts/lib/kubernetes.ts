@@ -28,7 +28,7 @@ import { request } from 'node:https';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
-import { aptInstall, which, type DebianPackage } from './apt.ts';
+import { which, type DebianPackage, type PackageGroup } from './apt.ts';
 import { isAlive, run, runningPid, startDetached, stopPid, waitUntil } from './process.ts';
 
 export const NODE_NAME = 'etl-test-node';
@@ -51,7 +51,7 @@ const CNI_BIN_DIR = '/usr/lib/cni';
  * apt-get installs exactly these when it can; on another release it installs that release's
  * version and says so.
  */
-const DEBIAN_PACKAGES: Array<DebianPackage & { present: () => boolean }> = [
+export const HOST_PACKAGES: Array<DebianPackage & { present: () => boolean }> = [
   { name: 'etcd-server', version: '3.4.23-4+b4', provides: 'etcd', present: () => which('etcd') !== undefined },
   { name: 'containerd', version: '1.6.20~ds1-1+deb12u3', provides: 'containerd and ctr', present: () => which('containerd') !== undefined && which('ctr') !== undefined },
   { name: 'runc', version: '1.1.5+ds1-1+deb12u1', provides: 'runc', present: () => which('runc') !== undefined },
@@ -216,12 +216,18 @@ export async function kubernetesRunning(servicesDir: string, ports: KubernetesPo
   return await kubernetesAnswers(paths.adminKubeconfig);
 }
 
-/** Checks for root and installs the missing Debian packages with apt-get; returns the versions of etcd, containerd and runc. */
-export async function ensureHostPackages(logDir: string, say: (line: string) => void): Promise<string> {
+/** The Debian packages the cluster needs that this machine lacks (scripts/services.ts installs them before anything starts). */
+export function hostPackagesMissing(): PackageGroup {
+  return { who: 'Kubernetes', missing: HOST_PACKAGES.filter((pkg) => !pkg.present()) };
+}
+
+/** Checks for root and for the Debian packages; returns the versions of etcd, containerd and runc. */
+export async function checkHostPackages(): Promise<string> {
   if (process.getuid?.() !== 0) {
     throw new Error('Kubernetes: the local node (kubelet, containerd, its network bridge and cgroups) needs root: run `npm run services:up` as root.');
   }
-  await aptInstall(DEBIAN_PACKAGES.filter((pkg) => !pkg.present()), 'Kubernetes', path.join(logDir, 'kubernetes-apt.log'), say);
+  const missing = hostPackagesMissing().missing;
+  if (missing.length > 0) throw new Error(`Kubernetes: ${missing.map((pkg) => pkg.provides).join(', ')} missing: apt-get install ${missing.map((pkg) => pkg.name).join(' ')}`);
   const versions = await Promise.all([
     run('etcd', ['--version']).then((r) => /etcd Version: (\S+)/.exec(r.stdout)?.[1] ?? '?'),
     run('containerd', ['--version']).then((r) => r.stdout.trim().split(' ')[2] ?? '?'),
