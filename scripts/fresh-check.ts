@@ -11,7 +11,7 @@
 // It changes this machine (as root). Uncommitted changes are not in the clone: commit first.
 // Exit 0 when the cold run passes within COLD_LIMIT_MIN minutes.
 import { spawn } from 'node:child_process';
-import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { BUILD_PACKAGES } from './lib/image.ts';
@@ -102,6 +102,8 @@ async function main(): Promise<number> {
   await purgePackages();
   await emptyGoCaches();
   const clone = mkdtempSync(path.join(tmpdir(), 'etl-fresh-check-'));
+  // As a CI checkout is: readable by the other users the tests run as (postgres, a non-root user).
+  chmodSync(clone, 0o755);
   await must('git', ['clone', '--quiet', '--no-hardlinks', root, clone], 'git clone');
   await must('git', ['checkout', '--quiet', head], `git checkout ${head}`, { cwd: clone });
   say(`bash .ci/run in ${clone} (${head.slice(0, 12)}; log: ${logFile})`);

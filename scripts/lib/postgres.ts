@@ -78,7 +78,9 @@ async function preparePaths(root: string, servicesDir: string, ids: Ids | undefi
     const probe = await asUser(ids, 'sh', ['-c', 'test -x "$1" && test -w "$2"', 'sh', path.join(native, 'bin', 'postgres'), home]);
     if (probe.code === 0) return { native, home, data: path.join(home, 'data'), logFile: path.join(home, 'postgres.log') };
     rmSync(home, { recursive: true, force: true });
-    home = path.join('/tmp', `toshiba-etl-postgres-${createHash('sha256').update(root).digest('hex').slice(0, 12)}`);
+    // One per services dir: a test's private server (test/helpers/private-postgres.ts) must not
+    // land in the shared one's data directory.
+    home = path.join('/tmp', `toshiba-etl-postgres-${createHash('sha256').update(`${root}\0${servicesDir}`).digest('hex').slice(0, 12)}`);
     symlinkSync(home, link);
   }
   const copied = path.join(home, 'native');
