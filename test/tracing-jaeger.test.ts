@@ -127,20 +127,28 @@ describe('a run with one failing file, read back from Jaeger', () => {
     assert.equal(result.stderr, '');
   });
 
-  test('one trace: one etl.run span, one etl.file span per data object, exactly one of them in error, with its class', () => {
+  test('one trace: one etl.run span, etl.batch spans under it, one etl.file span per data object in a batch, exactly one of them in error, with its class', () => {
     assert.equal(traces.length, 1, `traces: ${traces.map((trace) => trace.traceID).join(', ')}`);
     const spans = traces[0]!.spans;
     const runs = spans.filter((span) => span.operationName === 'etl.run');
+    const batches = spans.filter((span) => span.operationName === 'etl.batch');
     const files = spans.filter((span) => span.operationName === 'etl.file');
     assert.equal(runs.length, 1);
     assert.equal(files.length, expected.files.length);
     const run = runs[0]!;
     assert.equal(parentOf(run), undefined, 'etl.run is the root');
-    for (const file of files) assert.equal(parentOf(file), run.spanID, 'etl.file is a child of etl.run');
+    assert.ok(batches.length >= 1 && batches.length < files.length, `the objects load in batches: ${batches.length} for ${files.length} objects`);
+    for (const batch of batches) assert.equal(parentOf(batch), run.spanID, 'etl.batch is a child of etl.run');
+    const batchIds = new Set(batches.map((batch) => batch.spanID));
+    for (const file of files) assert.ok(batchIds.has(parentOf(file)!), 'etl.file is a child of an etl.batch');
+    for (const batch of batches) {
+      const inBatch = files.filter((file) => parentOf(file) === batch.spanID).length;
+      assert.equal(tagsOf(batch)['etl.batch.objects'], inBatch, 'etl.batch.objects counts its files');
+    }
 
     assert.deepEqual(files.map((span) => tagsOf(span)['etl.object.key']).sort(), expected.files.map((file) => file.key).sort());
-    const failing = [run, ...files].filter(inError);
-    assert.equal(failing.length, 1, 'exactly one of the run and file spans is in error');
+    const failing = [run, ...batches, ...files].filter(inError);
+    assert.equal(failing.length, 1, 'exactly one of the run, batch and file spans is in error: a failed object does not fail its batch');
     const failed = expected.files.find((file) => file.status === 'failed')!;
     const failedTags = tagsOf(failing[0]!);
     assert.equal(failedTags['etl.object.key'], failed.key);
@@ -182,38 +190,47 @@ describe('a run with one failing file, read back from Jaeger', () => {
     for (const skipped of expected.skipped) assert.equal(keys.has(skipped), false, `${skipped} has no span`);
   });
 
-  test('each file has its stages as child spans: download, parse, copy, merge, record', () => {
+  test('each file has its reading as child spans (download, parse); its batch the copy, merge and record, in that order', () => {
     const spans = traces[0]!.spans;
+    const inside = (child: JaegerSpan, parent: JaegerSpan) =>
+      child.startTime >= parent.startTime && child.startTime + child.duration <= parent.startTime + parent.duration + CLOCK_SLACK_US;
     for (const file of spans.filter((span) => span.operationName === 'etl.file')) {
       const key = String(tagsOf(file)['etl.object.key']);
       const expectedFile = expected.files.find((candidate) => candidate.key === key)!;
       const children = spans.filter((span) => parentOf(span) === file.spanID);
-      const names = children.map((span) => span.operationName).sort();
-      if (expectedFile.status === 'failed') {
-        // The header is read and rejected: no COPY, no merge; the failure is recorded.
-        assert.deepEqual(names, ['etl.download', 'etl.parse', 'etl.record'], key);
-        assert.equal(inError(children.find((span) => span.operationName === 'etl.parse')!), true, 'etl.parse carries the error');
-        assert.equal(tagsOf(children.find((span) => span.operationName === 'etl.record')!)['etl.file.status'], 'failed');
-      } else if (statSync(path.join(dir, key)).size === 0) {
-        assert.deepEqual(names, ['etl.download', 'etl.merge', 'etl.parse', 'etl.record'], `${key} (0 bytes: no header, no COPY)`);
-      } else {
-        assert.deepEqual(names, ['etl.copy', 'etl.download', 'etl.merge', 'etl.parse', 'etl.record'], key);
-        const byName = Object.fromEntries(children.map((span) => [span.operationName, span]));
-        assert.equal(tagsOf(byName['etl.parse']!)['etl.rows.read'], expectedFile.rowsRead, key);
-        assert.equal(tagsOf(byName['etl.copy']!)['etl.copy.rows'], expectedFile.rowsLoaded, key);
-        // Stages in order: download before parse, merge after copy, record last. The SDK takes a
-        // span's start from Date.now() (whole milliseconds) and its end as start + a monotonic
-        // duration, so an end can read up to 1 ms after a later span's start: CLOCK_SLACK_US.
-        const end = (name: string) => byName[name]!.startTime + byName[name]!.duration;
-        const start = (name: string) => byName[name]!.startTime;
-        assert.ok(start('etl.download') <= start('etl.parse') && start('etl.copy') <= start('etl.merge') && start('etl.merge') <= start('etl.record'), key);
-        assert.ok(end('etl.download') <= start('etl.parse') + CLOCK_SLACK_US, key);
-        assert.ok(start('etl.merge') + CLOCK_SLACK_US >= end('etl.copy'), key);
-        assert.ok(start('etl.record') + CLOCK_SLACK_US >= end('etl.merge'), key);
+      assert.deepEqual(children.map((span) => span.operationName).sort(), ['etl.download', 'etl.parse'], key);
+      const byName = Object.fromEntries(children.map((span) => [span.operationName, span]));
+      assert.equal(tagsOf(byName['etl.parse']!)['etl.rows.read'], expectedFile.rowsRead, key);
+      assert.equal(inError(byName['etl.parse']!), expectedFile.status === 'failed', `${key}: etl.parse carries the error of a failed object`);
+      // The SDK takes a span's start from Date.now() (whole milliseconds) and its end as start + a
+      // monotonic duration, so an end can read up to 1 ms after a later span's start: CLOCK_SLACK_US.
+      assert.ok(byName['etl.download']!.startTime + byName['etl.download']!.duration <= byName['etl.parse']!.startTime + CLOCK_SLACK_US, `${key}: download before parse`);
+      for (const child of children) assert.ok(inside(child, file), `${child.operationName} inside etl.file`);
+    }
+    for (const batch of spans.filter((span) => span.operationName === 'etl.batch')) {
+      const children = spans.filter((span) => parentOf(span) === batch.spanID);
+      const files = children.filter((span) => span.operationName === 'etl.file');
+      const keys = files.map((file) => String(tagsOf(file)['etl.object.key']));
+      const expectedFiles = expected.files.filter((file) => keys.includes(file.key));
+      const loaded = expectedFiles.filter((file) => file.status === 'loaded');
+      const stages = children.filter((span) => span.operationName !== 'etl.file');
+      const byName = Object.fromEntries(stages.map((span) => [span.operationName, span]));
+      // No COPY when no object of the batch staged a row or a quarantined one (0 bytes, header
+      // only, failed at the header); no merge when none loaded.
+      const staged = loaded.some((file) => file.rowsRead > 0) || expectedFiles.some((file) => file.status === 'failed' && file.rowsQuarantined > 0);
+      const wanted = [...(staged ? ['etl.copy'] : []), ...(loaded.length > 0 ? ['etl.merge'] : []), 'etl.record'];
+      assert.deepEqual(stages.map((span) => span.operationName).sort(), wanted.sort(), keys.join(', '));
+      if (byName['etl.copy']) assert.equal(tagsOf(byName['etl.copy'])['etl.copy.rows'], loaded.reduce((sum, file) => sum + file.rowsLoaded, 0), keys.join(', '));
+      assert.equal(tagsOf(byName['etl.record']!)['etl.files.failed'], expectedFiles.length - loaded.length);
+      const start = (name: string) => byName[name]!.startTime;
+      const end = (name: string) => byName[name]!.startTime + byName[name]!.duration;
+      const lastParse = Math.max(...files.map((file) => spans.find((span) => parentOf(span) === file.spanID && span.operationName === 'etl.parse')!).map((span) => span.startTime + span.duration));
+      if (byName['etl.merge']) {
+        assert.ok(start('etl.merge') + CLOCK_SLACK_US >= lastParse, 'the merge follows the reading of every object of the batch');
+        if (byName['etl.copy']) assert.ok(start('etl.merge') + CLOCK_SLACK_US >= end('etl.copy'), 'merge after copy');
+        assert.ok(start('etl.record') + CLOCK_SLACK_US >= end('etl.merge'), 'record after merge');
       }
-      for (const child of children) {
-        assert.ok(child.startTime >= file.startTime && child.startTime + child.duration <= file.startTime + file.duration + CLOCK_SLACK_US, `${child.operationName} inside etl.file`);
-      }
+      for (const child of children) assert.ok(inside(child, batch), `${child.operationName} inside etl.batch`);
     }
   });
 

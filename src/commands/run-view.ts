@@ -78,6 +78,9 @@ export class RunView implements RunObserver {
     if (this.closed) return;
     this.closed = true;
     this.bar?.update(Math.max(1, this.total.bytes));
+    // stop() drops the lines logged since the last redraw (a batch's objects finish together, at
+    // the end): one redraw writes them first.
+    this.bars.update();
     this.bars.stop();
   }
 

@@ -1,7 +1,8 @@
-// Merging the staged rows of one object into the five tables. Within the object the later row
-// wins: DISTINCT ON ... line_number DESC (the parse worker already stages one customer, service
-// request and task per key, the latest, unless the object was too large to hold whole); across
-// objects the row from the most recently modified object wins, ties to the greater key compared
+// Merging the staged rows of a batch of objects into the five tables. Within the batch the later
+// row wins: DISTINCT ON ... object_index DESC, line_number DESC, objects being indexed oldest
+// first (the parse worker already stages one record per key and table, the latest, unless the
+// batch was too large to hold whole); against the tables the row from the most recently modified
+// object wins, ties to the greater key compared
 // byte by byte (COLLATE "C", as the spec says, whatever the database's collation: under en-US,
 // 'B.csv' would sort after 'a.csv'), decided by the lineage columns, so any load order, or a
 // second load, gives the same tables. Rows are inserted in key order so that concurrent merges
@@ -17,17 +18,20 @@ const NOT_TEXT = new Set(['note_date']);
 const sortKey = (table: TargetTable) => table.key.map((column) => (NOT_TEXT.has(column) ? column : `${column} COLLATE "C"`)).join(', ');
 
 /**
- * The upsert of one table; $1 = object key, $2 = object modification time. Built from constants only.
+ * The upsert of one table; $1 = the batch's object keys and $2 their modification times, by
+ * object_index (1-based). Built from constants only.
  * A row the same object key wrote before is always replaced, whatever the modification times: an
  * object rewritten with an older time (cp -p, rsync -a, a restore) replaces its own rows instead of
- * being recorded loaded with nothing applied. Rows of other objects follow latest-wins.
+ * being recorded loaded with nothing applied. Rows of other objects follow latest-wins. (Objects
+ * batched with others have no rows in the tables yet, pipeline/batches.ts: the rule matters only
+ * to an object loaded on its own.)
  */
 export function mergeSql(table: TargetTable): string {
   const all = stagedColumns(table);
   return `INSERT INTO ${table.name} AS t (${all.join(', ')}, source_object, source_modified, source_line)
-SELECT DISTINCT ON (${sortKey(table)}) ${all.join(', ')}, $1::text, $2::timestamptz, line_number
+SELECT DISTINCT ON (${sortKey(table)}) ${all.join(', ')}, ($1::text[])[object_index], ($2::timestamptz[])[object_index], line_number
 FROM ${stageOf(table)}
-ORDER BY ${sortKey(table)}, line_number DESC
+ORDER BY ${sortKey(table)}, object_index DESC, line_number DESC
 ON CONFLICT ${table.conflict} DO UPDATE SET
   ${[...table.columns, 'source_object', 'source_modified', 'source_line'].map((column) => `${column} = excluded.${column}`).join(',\n  ')},
   loaded_at = now()
@@ -42,11 +46,16 @@ WHERE t.source_object = excluded.source_object
 const MERGE_ORDER = [...TARGET_TABLES.filter((table) => table.name !== 'customers'), ...TARGET_TABLES.filter((table) => table.name === 'customers')];
 const MERGES = MERGE_ORDER.map((table) => ({ table: table.name, sql: mergeSql(table) }));
 
-/** Runs the five upserts; returns rows inserted or updated per table. */
-export async function mergeStaged(client: ClientBase, objectKey: string, modified: Date): Promise<Record<string, number>> {
+/**
+ * Runs the five upserts of a batch whose objects (by object_index - 1, oldest first) are
+ * `objects`; returns rows inserted or updated per table.
+ */
+export async function mergeStaged(client: ClientBase, objects: ReadonlyArray<{ key: string; lastModified: Date }>): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
+  const keys = objects.map((object) => object.key);
+  const modified = objects.map((object) => object.lastModified);
   for (const merge of MERGES) {
-    const result = await client.query(merge.sql, [objectKey, modified]);
+    const result = await client.query(merge.sql, [keys, modified]);
     counts[merge.table] = result.rowCount ?? 0;
   }
   return counts;

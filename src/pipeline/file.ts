@@ -1,17 +1,28 @@
-// One source object end to end, in one transaction, and the one owner of that transaction and of
-// every error on it:
-//   local copy -> stage (the parse worker's records, COPY into the staging tables) -> decide (read failure,
-//   reject threshold) -> merge -> quarantine, value issues and ledger row -> commit.
-// A crash anywhere leaves all of it or nothing. Whatever fails, the object ends accounted for in
-// the ledger (loaded, or failed with its class) unless the database connection itself is gone, in
-// which case the run stops and the next run completes the object.
-// Child spans of the file's span: etl.download, etl.parse and etl.copy (they may overlap in time),
-// etl.merge, etl.record.
+// A batch of source objects end to end, in one transaction, and the one owner of that transaction
+// and of every error on it:
+//   local copies -> each object read by the parse worker into the batch's staging records ->
+//   COPY into the staging tables -> merge -> quarantine, value issues and ledger rows -> commit.
+// A crash anywhere leaves all of the batch or nothing, so each object is loaded exactly once.
+// Whatever fails, every object ends accounted for in the ledger (loaded, or failed with its
+// class) unless the database connection itself is gone, in which case the run stops and the next
+// run completes the objects.
+//
+// An object that fails while it is read is taken out of the batch again and recorded failed, so
+// it never fails the others (pipeline/batches.ts says which objects share a batch). When that is
+// not possible (its rows were handed out already), or the database refuses the batch, the batch
+// is rolled back and its objects are loaded one by one, each as a batch of its own.
+//
+// Reading an object again is decided here: with its encoding decided first (content that is not
+// plain UTF-8, found while reading), or with the rows Postgres refused quarantined.
+//
+// Spans: etl.batch, child of etl.run, holds an etl.file span per object (with etl.download and
+// etl.parse) and the batch's etl.copy, etl.merge and etl.record.
 import type pg from 'pg';
+import { context as otelContext, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
 import type { Logger } from '../telemetry/logger.ts';
-import { inSpan } from '../telemetry/spans.ts';
-import { ReadSpans } from '../telemetry/read-spans.ts';
-import type { ParseThread, ReadRequest } from '../read/parse-thread.ts';
+import { failSpan, inSpan, tracer } from '../telemetry/spans.ts';
+import type { ChunkEvent, ObjectRead, ParseThread, ReadCounts } from '../read/parse-thread.ts';
+import type { Encoding } from '../read/decode.ts';
 import { StageCopies } from '../load/stage-copies.ts';
 import { createStage } from '../load/staging.ts';
 import { mergeStaged } from '../load/merge.ts';
@@ -19,7 +30,7 @@ import { recordFile, type FileOutcome, type RetryPolicy } from '../load/ledger.t
 import { keepFailedAttempt, replaceWithStaged } from '../load/quarantine.ts';
 import { begin, commit, rollback } from '../load/transaction.ts';
 import type { LocalCopy, Source, SourceObject } from '../sources/source.ts';
-import { classify, errorMessage, refusedRow, RejectThresholdError, RunAbortedError } from './errors.ts';
+import { classify, errorMessage, RunAbortedError } from './errors.ts';
 
 export interface FileLimits {
   rejectThreshold: number;
@@ -30,11 +41,11 @@ export interface FileLimits {
   sourceOmitsFinalNewline: boolean;
 }
 
-export interface FileContext {
+export interface LoadContext {
   /** The load's own connection. */
   client: pg.Client;
   source: Source;
-  /** Reads the object on a worker thread; one per concurrent load. */
+  /** Reads the objects on a worker thread; one per concurrent load. */
   parser: ParseThread;
   logger: Logger;
   runId: string;
@@ -42,205 +53,370 @@ export interface FileContext {
   limits: FileLimits;
   retry: RetryPolicy;
   signal: AbortSignal;
-  /** Called with the number of rows read so far, for progress. */
-  onRows?: (rows: number) => void;
+  /** An object's reading starts. */
+  onStart?: (object: SourceObject) => void;
+  /** Rows of an object read so far, for progress. */
+  onRows?: (object: SourceObject, rows: number) => void;
 }
 
 export interface FileResult extends FileOutcome {
   key: string;
   durationMs: number;
-  tables?: Record<string, number>;
   /** The database connection is gone: the run cannot go on; the object is not recorded. */
   fatal?: boolean;
 }
 
-const COPY_BATCH_BYTES = 256 * 1024;
+const COPY_CHUNK_BYTES = 256 * 1024;
 /** Rows Postgres may refuse in one object (each costs a new read of it) before the object fails. */
 const MAX_REFUSED_ROWS = 20;
 const MIN_INFLATE_BOUND = 64 * 1024 * 1024;
 
-type Attempt =
-  | (FileOutcome & { tables?: Record<string, number>; fatal?: boolean })
-  | { refused: { ordinal: number; message: string } }
-  /** The object turned out not to be plain UTF-8 after rows were staged: read it again, profiled first. */
-  | { readAgain: true };
+/**
+ * Loads a batch of objects; one result per object, oldest first. Throws RunAbortedError
+ * when the run is stopped (the batch in flight is rolled back).
+ */
+export async function loadBatch(batch: readonly SourceObject[], context: LoadContext): Promise<FileResult[]> {
+  // Oldest first, ties by key byte by byte (COLLATE "C"): the worker's later record of a key wins.
+  const objects = [...batch].sort((a, b) => a.lastModified.getTime() - b.lastModified.getTime() || Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
+  const together = await loadTogether(objects, context);
+  if (together !== 'one by one') return together;
+  context.logger.warn({ objects: objects.map((object) => object.key) }, 'the batch was rolled back; loading its objects one by one');
+  const results: FileResult[] = [];
+  for (const object of objects) {
+    const alone = await loadTogether([object], context);
+    if (alone === 'one by one') throw new Error('a batch of one object is not split');
+    results.push(...alone);
+  }
+  return results;
+}
 
-export async function loadFile(object: SourceObject, context: FileContext): Promise<FileResult> {
-  const started = Date.now();
-  const done = (outcome: FileOutcome & { tables?: Record<string, number>; fatal?: boolean }): FileResult => ({
-    ...outcome,
-    key: object.key,
-    durationMs: Date.now() - started,
+/** One object of a batch: its span, its local copy, what happened to it. */
+class FileLoad {
+  readonly object: SourceObject;
+  /** Its object_index in the batch's staging records (1-based). */
+  readonly index: number;
+  readonly span: Span;
+  readonly started = Date.now();
+  local: LocalCopy | undefined;
+  /** Read in one pass as plain UTF-8, until the content says otherwise. */
+  assumeUtf8 = true;
+  /** Rows Postgres refused on earlier attempts, by ordinal: quarantined on the next read. */
+  readonly refused = new Map<number, string>();
+  outcome: FileOutcome = emptyOutcome();
+  /** The failure the object is recorded with, if it failed. */
+  failure: unknown;
+
+  constructor(object: SourceObject, index: number, span: Span) {
+    this.object = object;
+    this.index = index;
+    this.span = span;
+  }
+
+  /** Runs `work` with this file's span active (its log lines carry its span id). */
+  within<T>(work: () => T): T {
+    return otelContext.with(trace.setSpan(otelContext.active(), this.span), work);
+  }
+}
+
+type Together = FileResult[] | 'one by one';
+
+/** The batch in one transaction, with its own etl.batch span. */
+async function loadTogether(objects: readonly SourceObject[], context: LoadContext): Promise<Together> {
+  return tracer.startActiveSpan('etl.batch', { attributes: { 'etl.batch.objects': objects.length } }, async (batchSpan) => {
+    const files = objects.map((object, at) => {
+      const span = tracer.startSpan('etl.file', { attributes: { 'etl.object.key': object.key, 'etl.object.size': object.size, 'etl.object.version': object.version } });
+      return new FileLoad(object, at + 1, span);
+    });
+    let results: Together | undefined;
+    let stopped = false;
+    try {
+      await downloadAll(files, context);
+      for (;;) {
+        const attempt = await attemptBatch(files, context, batchSpan);
+        if (attempt === 'again') continue;
+        if (attempt === 'one by one') {
+          batchSpan.setStatus({ code: SpanStatusCode.ERROR, message: 'the batch was rolled back; its objects load one by one' });
+          results = 'one by one';
+          return results;
+        }
+        results = files.map((file) => finishFile(file, context, attempt === 'fatal'));
+        return results;
+      }
+    } catch (error) {
+      stopped = error instanceof RunAbortedError;
+      if (!stopped) failSpan(batchSpan, error);
+      throw error;
+    } finally {
+      for (const file of files) {
+        await file.local?.release().catch((error: unknown) => context.logger.warn({ object_key: file.object.key, err: errorMessage(error) }, 'could not remove the local copy'));
+        if (stopped) {
+          file.span.setStatus({ code: SpanStatusCode.ERROR, message: 'run stopped; the file was rolled back' });
+          file.within(() => context.logger.warn({ object_key: file.object.key }, 'run stopped: the file in flight was rolled back'));
+        } else if (results === 'one by one') {
+          file.span.setAttribute('etl.file.status', 'retried alone');
+        }
+        file.span.end();
+      }
+      batchSpan.end();
+    }
   });
-  let local: LocalCopy;
-  try {
-    local = await inSpan('etl.download', {}, () => context.source.localCopy(object, context.signal));
-  } catch (error) {
-    if (context.signal.aborted) throw new RunAbortedError('the run was stopped');
-    return done(await recordFailure(object, context, emptyOutcome(), error));
-  }
-  try {
-    // Rows Postgres refused on an earlier attempt (by ordinal): the next read quarantines them.
-    const refused = new Map<number, string>();
-    let assumeUtf8 = true;
-    for (;;) {
-      const attempt = await loadOnce(object, local.path, { refused, assumeUtf8 }, context);
-      if ('readAgain' in attempt) {
-        assumeUtf8 = false;
-        continue;
+}
+
+/** Every object's local copy, before the transaction opens; an object that cannot be fetched fails on its own. */
+async function downloadAll(files: readonly FileLoad[], context: LoadContext): Promise<void> {
+  for (const file of files) {
+    await file.within(async () => {
+      try {
+        file.local = await inSpan('etl.download', {}, () => context.source.localCopy(file.object, context.signal));
+      } catch (error) {
+        if (context.signal.aborted) throw new RunAbortedError('the run was stopped');
+        file.failure = error;
+        file.outcome = failedOutcome(emptyOutcome(), error);
       }
-      if (!('refused' in attempt)) return done(attempt);
-      const { ordinal, message } = attempt.refused;
-      if (refused.size >= MAX_REFUSED_ROWS) {
-        const error = Object.assign(new Error(`Postgres refused more than ${MAX_REFUSED_ROWS} rows of the object (the last: ${message}); check the database encoding (UTF8 is needed)`), { code: '22000' });
-        return done(await recordFailure(object, context, emptyOutcome(), error));
-      }
-      context.logger.warn({ object_key: object.key, data_row: ordinal, err: message }, 'the database refused a row; reading the object again with that row quarantined');
-      refused.set(ordinal, message);
-    }
-  } finally {
-    await local.release().catch((error: unknown) => context.logger.warn({ object_key: object.key, err: errorMessage(error) }, 'could not remove the local copy'));
+    });
   }
 }
 
-/** One transaction over the object: everything it yields is committed, or nothing. */
-interface ReadPlan {
-  /** Rows Postgres refused on earlier attempts, by ordinal: quarantined this time. */
-  refused: ReadonlyMap<number, string>;
-  /** Read in one pass as plain UTF-8 (the worker reads again itself when nothing was sent yet). */
-  assumeUtf8: boolean;
-}
-
-async function loadOnce(object: SourceObject, path: string, plan: ReadPlan, context: FileContext): Promise<Attempt> {
-  const { client } = context;
-  const { refused } = plan;
-  const outcome = emptyOutcome();
-  const copies = new StageCopies(client);
-  try {
-    await begin(client);
-    await createStage(client);
-    const failure = (await stageObject(object, path, plan, context, outcome, copies)) ?? overThreshold(object, outcome, context.limits);
-    if (failure) {
-      // The object fails as a whole; the quarantined rows that explain it stay visible.
-      const failed = failedOutcome(outcome, failure);
-      await inSpan('etl.record', { 'etl.file.status': 'failed', 'etl.error.class': failed.errorClass! }, async () => {
-        if (failed.errorClass === 'CSV_FORMAT_ERROR') await keepFailedAttempt(client, object);
-        await recordFile(client, object, failed, context);
-        await commit(client);
-      });
-      return failed;
-    }
-    const tables = await inSpan('etl.merge', {}, async (span) => {
-      const counts = await mergeStaged(client, object.key, object.lastModified);
-      for (const [table, rows] of Object.entries(counts)) span.setAttribute(`etl.merge.rows.${table}`, rows);
-      return counts;
-    });
-    await inSpan('etl.record', { 'etl.file.status': 'loaded', 'etl.rows.quarantined': outcome.rowsQuarantined, 'etl.values.recorded': outcome.valuesRecorded }, async () => {
-      await replaceWithStaged(client, object);
-      await recordFile(client, object, outcome, context);
-      await commit(client);
-    });
-    return { ...outcome, tables };
-  } catch (error) {
-    await rollback(client);
-    if (context.signal.aborted || error instanceof RunAbortedError) throw new RunAbortedError('the run was stopped');
-    if (needsProfile(error)) return { readAgain: true };
-    const row = refusedRow(error, (stage, record) => copies.ordinalOf(stage, record));
-    if (row && !refused.has(row.ordinal)) return { refused: row };
-    return recordFailure(object, context, outcome, error);
+/** Thrown inside an attempt: the attempt is rolled back and decided again. */
+class AttemptEnds extends Error {
+  readonly next: 'again' | 'one by one';
+  constructor(next: 'again' | 'one by one') {
+    super(next);
+    this.next = next;
   }
 }
 
 /**
- * The parse worker reads the object and its batches go into the staging tables through COPY.
- * Returns the reading's own failure (the rows read before it stay staged); throws what stops the
- * transaction.
+ * One transaction over the batch: 'done' when it committed (every file has its outcome), 'again'
+ * to read it again (an encoding to decide first, a refused row to quarantine), 'one by one', or
+ * 'fatal' when the database connection is gone (nothing recorded).
  */
-async function stageObject(object: SourceObject, path: string, plan: ReadPlan, context: FileContext, outcome: FileOutcome, copy: StageCopies): Promise<Error | undefined> {
-  const { limits } = context;
-  const request: ReadRequest = {
-    path,
-    batchBytes: COPY_BATCH_BYTES,
-    maxRejects: limits.maxRejectsPerObject,
-    options: {
-      maxRecordBytes: limits.maxRecordBytes,
-      maxInflatedBytes: Math.max(MIN_INFLATE_BOUND, Math.round(limits.maxGzipRatio * object.size)),
-      sourceOmitsFinalNewline: limits.sourceOmitsFinalNewline,
-      exclude: [...plan.refused],
-      assumeUtf8: plan.assumeUtf8,
-    },
+async function attemptBatch(files: readonly FileLoad[], context: LoadContext, batchSpan: Span): Promise<'done' | 'again' | 'one by one' | 'fatal'> {
+  const { client, parser } = context;
+  const copies = new StageCopies(client);
+  const alone = files.length === 1;
+  let copySpan: Span | undefined;
+  let copyRecords = 0;
+  let copyBytes = 0;
+  // etl.copy is the batch's, whichever object's reading hands out the first chunk.
+  const batchContext = otelContext.active();
+  const write = async (chunk: ChunkEvent) => {
+    copySpan ??= tracer.startSpan('etl.copy', {}, batchContext);
+    await copies.write(chunk.stage, chunk.bytes, chunk.ordinals, chunk.attempts);
+    copyRecords += chunk.ordinals.length;
+    copyBytes += chunk.bytes.length;
+    if (context.signal.aborted) throw new RunAbortedError('the run was stopped');
   };
-  const spans = new ReadSpans();
-  spans.startParse();
-  const parseAttributes = () => ({
+  const reading = files.filter((file) => file.local !== undefined);
+  for (const file of reading) {
+    file.outcome = emptyOutcome();
+    file.failure = undefined;
+  }
+  try {
+    await begin(client);
+    await createStage(client);
+    parser.startBatch(COPY_CHUNK_BYTES);
+    for (const file of reading) await readFile(file, context, write, alone);
+    for await (const chunk of parser.flush()) await write(chunk);
+    await copies.end();
+    const loaded = reading.filter((file) => file.failure === undefined);
+    copySpan?.setAttributes({ 'etl.copy.rows': sum(loaded, (file) => file.outcome.rowsLoaded), 'etl.copy.records': copyRecords, 'etl.copy.bytes': copyBytes });
+    copySpan?.end();
+    copySpan = undefined;
+    if (loaded.length > 0) {
+      await inSpan('etl.merge', {}, async (span) => {
+        const counts = await mergeStaged(client, files.map((file) => file.object));
+        for (const [table, rows] of Object.entries(counts)) span.setAttribute(`etl.merge.rows.${table}`, rows);
+      });
+    }
+    await inSpan('etl.record', { 'etl.files.loaded': loaded.length, 'etl.files.failed': files.length - loaded.length }, async () => {
+      await replaceWithStaged(client, { keys: files.map((file) => file.object.key), versions: files.map((file) => file.object.version) }, loaded.map((file) => file.index));
+      for (const file of files) {
+        if (file.failure !== undefined && file.local !== undefined && file.outcome.errorClass === 'CSV_FORMAT_ERROR') await keepFailedAttempt(client, file.object, file.index);
+        await recordFile(client, file.object, file.outcome, context);
+      }
+      await commit(client);
+    });
+    batchSpan.setAttributes({ 'etl.rows.read': sum(files, (file) => file.outcome.rowsRead), 'etl.rows.loaded': sum(files, (file) => file.outcome.rowsLoaded) });
+    return 'done';
+  } catch (error) {
+    if (copySpan) {
+      failSpan(copySpan, error);
+      copySpan.end();
+    }
+    // A COPY still open must be given up before the rollback can run.
+    if (!copies.error) await copies.abort(errorMessage(error));
+    await rollback(client);
+    if (context.signal.aborted || error instanceof RunAbortedError) throw new RunAbortedError('the run was stopped');
+    if (error instanceof AttemptEnds) return error.next;
+    if (classify(error).stopsRun) {
+      // Nothing of the batch was recorded: the next run loads every object of it.
+      for (const file of files) setFailure(file, error);
+      return 'fatal';
+    }
+    const refused = copies.refusedRow(error);
+    if (refused) {
+      if (!alone) return 'one by one';
+      const file = files[0]!;
+      const message = `${(error as { code?: string }).code}: ${errorMessage(error)}`;
+      if (!file.refused.has(refused.ordinal) && file.refused.size < MAX_REFUSED_ROWS) {
+        file.within(() => context.logger.warn({ object_key: file.object.key, data_row: refused.ordinal, err: message }, 'the database refused a row; reading the object again with that row quarantined'));
+        file.refused.set(refused.ordinal, message);
+        return 'again';
+      }
+      const tooMany = Object.assign(new Error(`Postgres refused more than ${MAX_REFUSED_ROWS} rows of the object (the last: ${message}); check the database encoding (UTF8 is needed)`), { code: '22000' });
+      return await recordAlone(file, context, tooMany);
+    }
+    if (!alone) return 'one by one';
+    return await recordAlone(files[0]!, context, error);
+  }
+}
+
+/** Reads one object into the batch; its outcome, or its failure when it failed on its own. */
+async function readFile(file: FileLoad, context: LoadContext, write: (chunk: ChunkEvent) => Promise<void>, alone: boolean): Promise<void> {
+  const { limits, parser } = context;
+  const { object } = file;
+  context.onStart?.(object);
+  await file.within(async () => {
+    const parse = tracer.startSpan('etl.parse');
+    try {
+      for (;;) {
+        const request: ObjectRead = {
+          path: file.local!.path,
+          key: object.key,
+          attempt: file.index,
+          maxRejects: limits.maxRejectsPerObject,
+          rejectThreshold: limits.rejectThreshold,
+          rejectThresholdMinRows: limits.rejectThresholdMinRows,
+          options: {
+            maxRecordBytes: limits.maxRecordBytes,
+            maxInflatedBytes: Math.max(MIN_INFLATE_BOUND, Math.round(limits.maxGzipRatio * object.size)),
+            sourceOmitsFinalNewline: limits.sourceOmitsFinalNewline,
+            exclude: [...file.refused],
+            assumeUtf8: file.assumeUtf8,
+          },
+        };
+        let ended: { counts: ReadCounts; encoding: Encoding | undefined; extras: string[]; error?: Error; undone?: boolean } | undefined;
+        for await (const event of parser.read(request)) {
+          if (event.type === 'chunk') await write(event);
+          else if (event.type === 'progress') context.onRows?.(object, event.rows);
+          else ended = event.type === 'read' ? event : { ...event };
+        }
+        if (!ended) throw new Error('the parse worker ended a read without saying how');
+        file.outcome = outcomeOf(ended.counts, ended.encoding, ended.extras);
+        context.onRows?.(object, file.outcome.rowsRead);
+        if (ended.extras.length > 0 && ended.error === undefined) context.logger.info({ object_key: object.key, extra_columns: ended.extras }, 'ignoring columns that are not in the export layout');
+        if (ended.error === undefined) {
+          parse.setAttributes(parseAttributes(file.outcome));
+          return;
+        }
+        if ((ended.error as { code?: string }).code === 'NEEDS_PROFILE') {
+          // Not plain UTF-8: read again, the encoding decided over the whole object first.
+          file.assumeUtf8 = false;
+          parse.addEvent('the object is not plain UTF-8; it is read again, its encoding decided first');
+          if (ended.undone) continue;
+          throw new AttemptEnds('again');
+        }
+        // The object fails on its own; taken out of a batch, or alone: recorded failed.
+        if (!ended.undone && !alone) throw new AttemptEnds('one by one');
+        setFailure(file, ended.error);
+        parse.setAttributes(parseAttributes(file.outcome));
+        failSpan(parse, ended.error);
+        return;
+      }
+    } catch (error) {
+      if (!(error instanceof AttemptEnds)) failSpan(parse, error);
+      throw error;
+    } finally {
+      parse.end();
+    }
+  });
+}
+
+function parseAttributes(outcome: FileOutcome): Attributes {
+  return {
     'etl.rows.read': outcome.rowsRead,
     'etl.rows.quarantined': outcome.rowsQuarantined,
     'etl.rows.repaired': outcome.rowsRepaired,
     'etl.values.recorded': outcome.valuesRecorded,
     ...(outcome.encoding ? { 'etl.encoding': outcome.encoding } : {}),
     ...(outcome.extraColumns.length > 0 ? { 'etl.columns.extra': outcome.extraColumns } : {}),
+  };
+}
+
+function outcomeOf(counts: ReadCounts, encoding: Encoding | undefined, extras: string[]): FileOutcome {
+  return {
+    status: 'loaded',
+    rowsRead: counts.rows + counts.rejects,
+    rowsLoaded: counts.rows,
+    rowsQuarantined: counts.rejects,
+    valuesRecorded: counts.issues,
+    rowsRepaired: counts.repaired,
+    extraColumns: extras,
+    ...(encoding ? { encoding } : {}),
+  };
+}
+
+function setFailure(file: FileLoad, error: unknown): void {
+  file.failure = error;
+  file.outcome = failedOutcome(file.outcome, error);
+}
+
+/**
+ * An object alone whose transaction failed: recorded failed in a transaction of its own. When
+ * the database connection is gone nothing can be recorded: the run stops.
+ */
+async function recordAlone(file: FileLoad, context: LoadContext, error: unknown): Promise<'done' | 'fatal'> {
+  setFailure(file, error);
+  if (classify(error).stopsRun) return 'fatal';
+  const { client } = context;
+  try {
+    await inSpan('etl.record', { 'etl.files.loaded': 0, 'etl.files.failed': 1 }, async () => {
+      await begin(client);
+      await recordFile(client, file.object, file.outcome, context);
+      await commit(client);
+    });
+    return 'done';
+  } catch (recordError) {
+    await rollback(client);
+    // The ledger cannot be written: the run cannot account for what it does, so it stops.
+    file.outcome = { ...file.outcome, errorClass: 'DATABASE_CONNECTION_ERROR', errorMessage: `${file.outcome.errorMessage}; recording that failed too: ${errorMessage(recordError)}` };
+    return 'fatal';
+  }
+}
+
+/** The file's result, on its span and in its log line. */
+function finishFile(file: FileLoad, context: LoadContext, fatal: boolean): FileResult {
+  const { outcome, object, span } = file;
+  const result: FileResult = { ...outcome, key: object.key, durationMs: Date.now() - file.started, ...(fatal && file.failure !== undefined ? { fatal: true } : {}) };
+  span.setAttributes({ 'etl.rows.read': result.rowsRead, 'etl.rows.loaded': result.rowsLoaded, 'etl.rows.quarantined': result.rowsQuarantined, 'etl.file.status': result.status });
+  file.within(() => {
+    if (result.status === 'failed') {
+      const errorClass = result.errorClass ?? 'OTHER_ERROR';
+      span.setAttribute('etl.error.class', errorClass);
+      span.recordException({ name: errorClass, message: result.errorMessage ?? '' });
+      span.setStatus({ code: SpanStatusCode.ERROR, message: `${errorClass}: ${result.errorMessage}` });
+      context.logger.error(
+        { object_key: object.key, error_class: result.errorClass, rows_read: result.rowsRead, rows_quarantined: result.rowsQuarantined, err: result.errorMessage },
+        `file failed: ${result.errorMessage}`,
+      );
+    } else {
+      context.logger.info(
+        {
+          object_key: object.key,
+          rows_read: result.rowsRead,
+          rows_loaded: result.rowsLoaded,
+          rows_quarantined: result.rowsQuarantined,
+          rows_repaired: result.rowsRepaired,
+          values_recorded: result.valuesRecorded,
+          encoding: result.encoding,
+          duration_ms: result.durationMs,
+        },
+        'file loaded',
+      );
+    }
   });
-  let copyBytes = 0;
-  let copyRecords = 0;
-  let readFailure: Error | undefined;
-  let writing = false;
-  try {
-    for await (const event of context.parser.read(request)) {
-      if (event.type === 'header') {
-        spans.startCopy();
-        outcome.encoding = event.encoding;
-        outcome.extraColumns = event.extras;
-        if (event.extras.length > 0) context.logger.info({ object_key: object.key, extra_columns: event.extras }, 'ignoring columns that are not in the export layout');
-        continue;
-      }
-      outcome.rowsRead += event.rows + event.rejects;
-      outcome.rowsLoaded += event.rows;
-      outcome.rowsQuarantined += event.rejects;
-      outcome.rowsRepaired += event.repaired;
-      outcome.valuesRecorded += event.issues;
-      writing = true;
-      await copy.write(event.stage, event.bytes, event.ordinals);
-      writing = false;
-      copyBytes += event.bytes.length;
-      copyRecords += event.ordinals.length;
-      if (context.signal.aborted) throw new RunAbortedError('the run was stopped');
-      context.onRows?.(outcome.rowsRead);
-    }
-  } catch (error) {
-    if (writing || copy.error || error instanceof RunAbortedError || needsProfile(error)) {
-      if (error instanceof RunAbortedError) spans.stop('the run was stopped', parseAttributes());
-      else if (needsProfile(error)) spans.stop('the object is not plain UTF-8; it is read again, its encoding decided first', parseAttributes());
-      else spans.fail('copy', error, parseAttributes());
-      await copy.abort(errorMessage(error));
-      throw error;
-    }
-    // The reading failed: what was read before stays staged (its quarantined rows may explain it).
-    readFailure = error as Error;
-    spans.fail('parse', error, parseAttributes());
-  }
-  if (!readFailure) spans.endParse(parseAttributes());
-  try {
-    await copy.end();
-  } catch (error) {
-    spans.fail('copy', error, parseAttributes());
-    throw error;
-  }
-  // Rows to merge; the COPYs carried one record per key and table, quarantined rows and value issues.
-  spans.endCopy({ 'etl.copy.rows': outcome.rowsLoaded, 'etl.copy.records': copyRecords, 'etl.copy.bytes': copyBytes });
-  context.onRows?.(outcome.rowsRead);
-  return readFailure;
-}
-
-function needsProfile(error: unknown): boolean {
-  return (error as { code?: unknown } | undefined)?.code === 'NEEDS_PROFILE';
-}
-
-function overThreshold(object: SourceObject, outcome: FileOutcome, limits: FileLimits): Error | undefined {
-  const { rowsQuarantined, rowsRead } = outcome;
-  if (rowsQuarantined < Math.max(1, limits.rejectThresholdMinRows) || rowsQuarantined / rowsRead <= limits.rejectThreshold) return undefined;
-  return new RejectThresholdError(
-    `${rowsQuarantined} of ${rowsRead} rows (${percent(rowsQuarantined / rowsRead)}) could not be loaded, more than reject_threshold ${percent(limits.rejectThreshold)}; see \`etl rejects --object '${object.key}'\``,
-  );
+  return result;
 }
 
 /** The outcome of a failed attempt: nothing loaded, the class and retry rule of the failure. */
@@ -249,32 +425,10 @@ function failedOutcome(outcome: FileOutcome, error: unknown): FileOutcome {
   return { ...outcome, status: 'failed', errorClass: failure.errorClass, errorMessage: errorMessage(error), retry: failure.retry, rowsLoaded: 0 };
 }
 
-/**
- * Records a failure in a transaction of its own (the load's was rolled back). When the database
- * connection is gone nothing can be recorded: the result says so and the run stops.
- */
-async function recordFailure(object: SourceObject, context: FileContext, outcome: FileOutcome, error: unknown): Promise<FileOutcome & { fatal?: boolean }> {
-  const failed = failedOutcome(outcome, error);
-  if (classify(error).stopsRun) return { ...failed, fatal: true };
-  const { client } = context;
-  try {
-    await inSpan('etl.record', { 'etl.file.status': 'failed', 'etl.error.class': failed.errorClass! }, async () => {
-      await begin(client);
-      await recordFile(client, object, failed, context);
-      await commit(client);
-    });
-    return failed;
-  } catch (recordError) {
-    await rollback(client);
-    // The ledger cannot be written: the run cannot account for what it does, so it stops.
-    return { ...failed, errorClass: 'DATABASE_CONNECTION_ERROR', errorMessage: `${failed.errorMessage}; recording that failed too: ${errorMessage(recordError)}`, fatal: true };
-  }
-}
-
 function emptyOutcome(): FileOutcome {
   return { status: 'loaded', rowsRead: 0, rowsLoaded: 0, rowsQuarantined: 0, valuesRecorded: 0, rowsRepaired: 0, extraColumns: [] };
 }
 
-function percent(share: number): string {
-  return `${(share * 100).toFixed(share < 0.01 ? 2 : 1)}%`;
+function sum<T>(items: readonly T[], pick: (item: T) => number): number {
+  return items.reduce((total, item) => total + pick(item), 0);
 }

@@ -38,7 +38,7 @@ export function planRun(objects: readonly SourceObject[], ledger: ReadonlyMap<st
       plan.waiting.push({ object, until: entry?.nextAttemptAt ?? null, errorClass: entry?.errorClass ?? null });
     }
   }
-  // Oldest first: the order does not change the result (lineage decides); loadOrder() then spreads it over the workers.
+  // Oldest first: the order does not change the result (lineage decides); pipeline/batches.ts then cuts it into batches for the loads.
   plan.load.sort((a, b) => a.lastModified.getTime() - b.lastModified.getTime() || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   return plan;
 }
@@ -51,26 +51,6 @@ function loadReason(object: SourceObject, entry: LedgerEntry | undefined, now: D
   if (entry.version !== object.version) return 'changed';
   if (entry.status === 'failed' && entry.nextAttemptAt !== null && entry.nextAttemptAt <= now) return 'retry due';
   return undefined;
-}
-
-/**
- * The order objects are handed to `workers` concurrent loads: the oldest-first list is cut into one
- * stretch per worker and the stretches are interleaved, so the objects loading at the same time
- * are far apart in time. Neighbouring exports repeat the same service requests, tasks and notes;
- * two of them merging at once would wait on each other's row locks until one commits, which made
- * the merges run one after another. The result does not depend on the order (lineage decides).
- */
-export function loadOrder<T>(objects: readonly T[], workers: number): T[] {
-  const stretches = Math.max(1, Math.min(workers, objects.length));
-  const size = Math.ceil(objects.length / stretches);
-  const order: T[] = [];
-  for (let index = 0; index < size; index++) {
-    for (let stretch = 0; stretch < stretches; stretch++) {
-      const object = objects[stretch * size + index];
-      if (object !== undefined) order.push(object);
-    }
-  }
-  return order;
 }
 
 /**

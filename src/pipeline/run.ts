@@ -23,8 +23,9 @@ import type { Logger } from '../telemetry/logger.ts';
 import { failSpan, rememberRunTrace, tracer } from '../telemetry/spans.ts';
 import { ParseThread } from '../read/parse-thread.ts';
 import { errorMessage, RunAbortedError } from './errors.ts';
-import { loadFile, type FileResult } from './file.ts';
-import { loadOrder, type Plan } from './plan.ts';
+import { loadBatch, type FileResult } from './file.ts';
+import { batchesOf } from './batches.ts';
+import type { Plan } from './plan.ts';
 import { planSource } from './listing.ts';
 import { selectionFields, type Selection } from './selection.ts';
 import { appendRunSummary, readRunSummary, writeJsonAtomic } from './state-files.ts';
@@ -228,15 +229,15 @@ async function closeAbandonedRuns(run: Run): Promise<void> {
   }
 }
 
-/** Load: the planned objects, `load_concurrency` at a time, each on its own connection and parse thread. */
+/** Load: the planned objects in batches (pipeline/batches.ts), `load_concurrency` at a time, each on its own connection and parse thread. */
 async function loadObjects(run: Run, plan: Plan): Promise<void> {
   const { settings, logger, summary, signal } = run;
-  // Objects load `load_concurrency` at a time: while one object's merge keeps Postgres busy, the
-  // next is parsed. The result does not depend on the order (lineage decides), and merges insert
+  // Batches load `load_concurrency` at a time: while one batch's merge keeps Postgres busy, the
+  // next is read. The result does not depend on the order (lineage decides), and merges insert
   // in key order, so they wait for each other, never deadlock.
   const workers = Math.max(1, Math.min(settings.loadConcurrency, plan.load.length));
-  const queue = loadOrder(plan.load, workers);
-  const inFlight = new Map<number, number>(); // rows read so far by each load, for progress
+  const queue = batchesOf(plan.load, plan.reasons, workers);
+  const inFlight = new Map<string, number>(); // rows read so far by each object in a load, for progress
   const busy = new Set<pg.Client>(); // connections in a load, to cancel on a stop
   let stopped = false;
   const progress = setInterval(() => {
@@ -262,31 +263,56 @@ async function loadObjects(run: Run, plan: Plan): Promise<void> {
       summary.error = error;
     }
   };
-  const worker = async (id: number) => {
+  const worker = async () => {
     const parser = new ParseThread(settings.limits.maxRecordBytes);
     let client: pg.Client | undefined;
     try {
       client = await connectDatabase(settings.databaseUrl, 'etl-load', settings.database, settings.databaseSchema);
       while (!stopped && !signal.aborted) {
-        const object = queue.shift();
-        if (!object) return;
-        inFlight.set(id, 0);
+        const batch = queue.shift();
+        if (!batch) return;
         busy.add(client);
-        run.observer?.started(object);
-        let result: FileResult | 'aborted';
+        let results: FileResult[];
         try {
-          result = await loadOne(run, object, client, parser, (rows) => {
-            inFlight.set(id, rows);
-            run.observer?.rows(object, rows);
+          results = await loadBatch(batch, {
+            client,
+            source: run.source,
+            parser,
+            logger,
+            runId: run.summary.run_id,
+            traceId: run.summary.trace_id ?? undefined,
+            limits: {
+              rejectThreshold: settings.rejectThreshold,
+              rejectThresholdMinRows: settings.rejectThresholdMinRows,
+              maxRejectsPerObject: settings.limits.maxRejectsPerObject,
+              maxRecordBytes: settings.limits.maxRecordBytes,
+              maxGzipRatio: settings.limits.maxGzipRatio,
+              sourceOmitsFinalNewline: settings.sourceOmitsFinalNewline,
+            },
+            retry: { baseSeconds: settings.retryBaseSeconds, maxSeconds: settings.retryMaxSeconds },
+            signal: run.signal,
+            onStart: (object) => {
+              inFlight.set(object.key, 0);
+              run.observer?.started(object);
+            },
+            onRows: (object, rows) => {
+              inFlight.set(object.key, rows);
+              run.observer?.rows(object, rows);
+            },
           });
+        } catch (error) {
+          if (error instanceof RunAbortedError) return;
+          throw error;
         } finally {
           busy.delete(client);
-          inFlight.delete(id);
+          for (const object of batch) inFlight.delete(object.key);
         }
-        if (result === 'aborted') return;
-        account(summary, result);
-        run.observer?.finished(object, result);
-        if (result.fatal) stop(`The database connection was lost while loading ${object.key}: ${result.errorMessage}`);
+        const byKey = new Map(batch.map((object) => [object.key, object]));
+        for (const result of results) {
+          account(summary, result);
+          run.observer?.finished(byKey.get(result.key)!, result);
+          if (result.fatal) stop(`The database connection was lost while loading ${result.key}: ${result.errorMessage}`);
+        }
       }
     } catch (error) {
       stop(errorMessage(error));
@@ -296,7 +322,7 @@ async function loadObjects(run: Run, plan: Plan): Promise<void> {
     }
   };
   try {
-    await Promise.all(Array.from({ length: workers }, (_, id) => worker(id)));
+    await Promise.all(Array.from({ length: workers }, () => worker()));
   } finally {
     clearInterval(progress);
     signal.removeEventListener('abort', cancelInFlight);
@@ -312,75 +338,6 @@ async function cancelStatement(runClient: pg.Client, client: pg.Client): Promise
   } catch {
     await closeClient(client);
   }
-}
-
-/** One object in its etl.file span, with its log line. */
-async function loadOne(run: Run, object: SourceObject, client: pg.Client, parser: ParseThread, onRows: (rows: number) => void): Promise<FileResult | 'aborted'> {
-  const { settings, logger } = run;
-  return tracer.startActiveSpan('etl.file', async (span) => {
-    span.setAttributes({ 'etl.object.key': object.key, 'etl.object.size': object.size, 'etl.object.version': object.version });
-    try {
-      const result = await loadFile(object, {
-        client,
-        source: run.source,
-        parser,
-        logger,
-        runId: run.summary.run_id,
-        traceId: run.summary.trace_id ?? undefined,
-        limits: {
-          rejectThreshold: settings.rejectThreshold,
-          rejectThresholdMinRows: settings.rejectThresholdMinRows,
-          maxRejectsPerObject: settings.limits.maxRejectsPerObject,
-          maxRecordBytes: settings.limits.maxRecordBytes,
-          maxGzipRatio: settings.limits.maxGzipRatio,
-          sourceOmitsFinalNewline: settings.sourceOmitsFinalNewline,
-        },
-        retry: { baseSeconds: settings.retryBaseSeconds, maxSeconds: settings.retryMaxSeconds },
-        signal: run.signal,
-        onRows,
-      });
-      span.setAttributes({
-        'etl.rows.read': result.rowsRead,
-        'etl.rows.loaded': result.rowsLoaded,
-        'etl.rows.quarantined': result.rowsQuarantined,
-        'etl.file.status': result.status,
-      });
-      if (result.status === 'failed') {
-        span.setAttribute('etl.error.class', result.errorClass ?? 'OTHER_ERROR');
-        span.recordException({ name: result.errorClass ?? 'OTHER_ERROR', message: result.errorMessage ?? '' });
-        span.setStatus({ code: SpanStatusCode.ERROR, message: `${result.errorClass}: ${result.errorMessage}` });
-        logger.error(
-          { object_key: object.key, error_class: result.errorClass, rows_read: result.rowsRead, rows_quarantined: result.rowsQuarantined, err: result.errorMessage },
-          `file failed: ${result.errorMessage}`,
-        );
-      } else {
-        logger.info(
-          {
-            object_key: object.key,
-            rows_read: result.rowsRead,
-            rows_loaded: result.rowsLoaded,
-            rows_quarantined: result.rowsQuarantined,
-            rows_repaired: result.rowsRepaired,
-            values_recorded: result.valuesRecorded,
-            encoding: result.encoding,
-            duration_ms: result.durationMs,
-          },
-          'file loaded',
-        );
-      }
-      return result;
-    } catch (error) {
-      if (error instanceof RunAbortedError) {
-        span.setStatus({ code: SpanStatusCode.ERROR, message: 'run stopped; the file was rolled back' });
-        logger.warn({ object_key: object.key }, 'run stopped: the file in flight was rolled back');
-        return 'aborted';
-      }
-      failSpan(span, error);
-      throw error;
-    } finally {
-      span.end();
-    }
-  });
 }
 
 /** Summarise: how the run ended, and the failed-files log. */

@@ -1,37 +1,18 @@
-// One export object read end to end: bytes -> records -> header layout -> rows or rejects.
+// One export object read end to end: bytes -> records (read/csv-reader.ts) -> header layout ->
+// rows (read/row-shape.ts) or rejects, handed to a sink as they are read.
 //
-// Every data record becomes exactly one event, a row or a reject, so the Nth data record is the
-// same row on every read of the same bytes: `exclude` can name a row by that ordinal (the COPY
-// line Postgres refused) and the next read quarantines it. What a data record is checked for, in
-// this order: cut off by the end of the object, bytes that are not UTF-8 in a UTF-8 export, a NUL
-// byte, its shape (field count, defect-1 repair), values Postgres cannot store, a database refusal.
+// Every data record becomes exactly one row or reject, so the Nth data record is the same row on
+// every read of the same bytes: `exclude` can name a row by that ordinal (the staging record
+// Postgres refused) and the next read quarantines it. What a data record is checked for, in this
+// order: cut off by the end of the object, bytes that are not UTF-8 in a UTF-8 export, a NUL byte,
+// its shape (field count, defect-1 repair), values Postgres cannot store, a database refusal.
 import { isUtf8 } from 'node:buffer';
 import type { Readable } from 'node:stream';
 import { checkedUtf8, encodeCp1252, inflated, profileContent, utf8Content, type ContentProfile, type Encoding } from './decode.ts';
+import { COMMA_LF, CsvReader, type CsvFault, type CsvRecord, type Dialect } from './csv-reader.ts';
 import { layoutFromHeader, type Layout } from './layout.ts';
-import { CsvRecordReader, type CsvRecord } from './records.ts';
-import { shapeRow, type RejectReason, type ValueIssue } from './rows.ts';
+import { RowShaper, type RejectReason, type RowValues, type ValueIssue } from './row-shape.ts';
 import { asciiText, storableText } from '../safe-text.ts';
-
-export type ReadEvent =
-  | { readonly type: 'header'; readonly layout: Layout; readonly encoding: Encoding; readonly line: number }
-  | {
-      readonly type: 'row';
-      readonly line: number;
-      readonly values: (string | null)[];
-      readonly issues: ValueIssue[];
-      readonly repairedColumn?: string;
-    }
-  | {
-      readonly type: 'reject';
-      readonly line: number;
-      /** The record as text: exact where text can hold it (a NUL or an invalid byte shows as U+FFFD). */
-      readonly raw: string;
-      /** The record's bytes exactly as in the object (after gzip), without its line break. */
-      readonly rawBytes: Buffer;
-      readonly reason: RejectReason;
-      readonly detail: string;
-    };
 
 export interface ReadExportOptions {
   /** A record larger than this is given up on; a single line larger than this fails the object. */
@@ -51,130 +32,187 @@ export interface ReadExportOptions {
   exclude?: ReadonlyMap<number, string>;
   /**
    * Read in one pass, as plain UTF-8, and throw NeedsProfileError at the first chunk that is not
-   * (before anything from it is yielded); the caller then reads again without this option.
+   * (before anything from it is read); the caller then reads again without this option.
    */
   assumeUtf8?: boolean;
 }
 
 export const DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024;
 
+/** A quarantined row as it is kept: exact bytes, text for people, why. */
+export interface Reject {
+  readonly line: number;
+  /** The record's bytes exactly as in the object (after gzip), without its line break. */
+  readonly rawBytes: Buffer;
+  /** The record as text: exact where text can hold it (a NUL or an invalid byte shows as U+FFFD). */
+  readonly rawText: string;
+  readonly reason: RejectReason;
+  readonly detail: string;
+}
+
+/** Where an object's rows go as they are read. */
+export interface ExportSink {
+  header(layout: Layout, encoding: Encoding, line: number): void;
+  /** A loadable row; `values` is valid during the call only. */
+  row(ordinal: number, line: number, values: RowValues): void;
+  reject(ordinal: number, reject: Reject): void;
+}
+
 const PLAIN_UTF8: ContentProfile = { encoding: 'utf-8', damaged: false, hasNul: false };
 
 /**
- * Reads an object. `open` is called twice: once to learn the encoding (the whole object must be
- * seen for that), once to parse; once with `assumeUtf8`. Throws MissingRequiredColumnsError,
- * RecordTooLargeError, InflateLimitError, NeedsProfileError (with `assumeUtf8`) and the errors of
- * the stream.
+ * Reads an object into `sink`, yielding after each chunk of its content (so that the caller can
+ * hand on what the sink holds). `open` is called twice: once to learn the encoding (the whole
+ * object must be seen for that), once to read; once with `assumeUtf8`. Throws
+ * MissingRequiredColumnsError, RecordTooLargeError, InflateLimitError, NeedsProfileError (with
+ * `assumeUtf8`), what the sink throws and the errors of the stream.
  */
-export async function* readExport(open: () => Promise<Readable> | Readable, options: ReadExportOptions = {}): AsyncGenerator<ReadEvent> {
-  for await (const events of readExportBatches(open, options)) yield* events;
-}
-
-/** readExport's events in batches, one per batch of records (CsvRecordReader.batches). */
-export async function* readExportBatches(open: () => Promise<Readable> | Readable, options: ReadExportOptions = {}): AsyncGenerator<ReadEvent[]> {
+export async function* readExportInto(open: () => Promise<Readable> | Readable, options: ReadExportOptions, sink: ExportSink): AsyncGenerator<void> {
   const limits = { maxInflatedBytes: options.maxInflatedBytes };
   const profile: ContentProfile = options.assumeUtf8 ? PLAIN_UTF8 : await profileContent(inflated(await open(), limits));
-  const { encoding } = profile;
   let truncated = false; // the gzip stream was cut short
   const content = inflated(await open(), { ...limits, onTruncated: () => (truncated = true) });
-  const reader = new CsvRecordReader(utf8Content(options.assumeUtf8 ? checkedUtf8(content) : content, encoding), {
-    maxRecordBytes: options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES,
-  });
-  // The original bytes of a stretch: as read for UTF-8; for Windows-1252, its text encoded back.
-  const originalBytes = (text: string, utf8: Buffer) => (encoding === 'windows-1252' ? encodeCp1252(text) : utf8);
-  let layout: Layout | undefined;
-  let ordinal = 0;
-  const reject = (line: number, raw: string, rawBytes: Buffer, reason: RejectReason, detail: string): ReadEvent => {
-    const refused = options.exclude?.get(ordinal);
-    return refused === undefined
-      ? { type: 'reject', line, raw: storableText(raw), rawBytes, reason, detail: storableText(detail) }
-      : { type: 'reject', line, raw: asciiText(raw), rawBytes, reason, detail: asciiText(`${detail} (kept in ASCII: the database refused the text: ${refused})`) };
-  };
-
-  for await (const items of reader.batches()) {
-    const events: ReadEvent[] = [];
-    for (const item of items) {
-      if (item.kind === 'fault') {
-        ordinal++;
-        events.push(reject(item.line, item.raw, originalBytes(item.raw, item.rawBytes), item.reason, item.message));
-        continue;
-      }
-      if (!layout) {
-        layout = layoutFromHeader(item.fields);
-        const commas = Math.max(1, layout.width - 1); // a whole row: as many fields as the header
-        reader.looksLikeRow = (line) => countCommas(line) >= commas;
-        events.push({ type: 'header', layout, encoding, line: item.line });
-        continue;
-      }
-      ordinal++;
-      const rawOf = () => {
-        const raw = reader.text(item.start, item.end);
-        return { raw, rawBytes: originalBytes(raw, reader.bytes(item.start, item.end)) };
-      };
-      const outcome = shapeRow(layout, item.fields);
-      if (item.atEndWithoutNewline && (truncated || !options.sourceOmitsFinalNewline)) {
-        // Defect 4: the object ends inside this row, however many fields it has (a last field cut
-        // short still parses). Only a quote opened by mistake that ran over whole rows is split.
-        if (!outcome.ok && item.lineCount > 1 && swallowsRows(item, layout.width)) {
-          const first = reader.splitFirstLine(item);
-          events.push(reject(first.line, first.raw, originalBytes(first.raw, first.rawBytes), 'UNTERMINATED_QUOTE', 'a quote opened on this line runs over the following rows'));
-          continue;
-        }
-        const { raw, rawBytes } = rawOf();
-        const detail = truncated ? 'the gzip stream ends inside this row' : 'the object ends without a line break after this row, so the row was cut';
-        events.push(reject(item.line, raw, rawBytes, 'TRUNCATED_ROW', detail));
-        continue;
-      }
-      if (profile.damaged || profile.hasNul) {
-        const bytes = reader.bytes(item.start, item.end);
-        if (profile.damaged && !isUtf8(bytes)) {
-          const { raw, rawBytes } = rawOf();
-          events.push(reject(item.line, raw, rawBytes, 'INVALID_ENCODING', 'the row holds bytes that are not UTF-8 in a UTF-8 export (a damaged export); its exact bytes are kept'));
-          continue;
-        }
-        if (profile.hasNul && bytes.includes(0)) {
-          const { raw, rawBytes } = rawOf();
-          events.push(reject(item.line, raw, rawBytes, 'NUL_BYTE', 'the row holds a NUL byte, which Postgres text cannot store; its exact bytes are kept'));
-          continue;
-        }
-      }
-      if (outcome.ok) {
-        const refused = options.exclude?.get(ordinal);
-        if (refused !== undefined) {
-          const { raw, rawBytes } = rawOf();
-          events.push(reject(item.line, raw, rawBytes, 'DATABASE_REJECTED', `the database refused the row: ${refused}`));
-          continue;
-        }
-        events.push(
-          outcome.repairedColumn === undefined
-            ? { type: 'row', line: item.line, values: outcome.values, issues: outcome.issues }
-            : { type: 'row', line: item.line, values: outcome.values, issues: outcome.issues, repairedColumn: outcome.repairedColumn },
-        );
-        continue;
-      }
-      if (item.lineCount > 1 && swallowsRows(item, layout.width)) {
-        // A quote opened by mistake ran over whole rows: quarantine the line that opened it and
-        // read the swallowed lines again as rows.
-        const first = reader.splitFirstLine(item);
-        events.push(reject(first.line, first.raw, originalBytes(first.raw, first.rawBytes), 'UNTERMINATED_QUOTE', 'a quote opened on this line runs over the following rows'));
-        continue;
-      }
-      const reason: RejectReason = item.atEndWithoutNewline && outcome.reason === 'SHORT_ROW' ? 'TRUNCATED_ROW' : outcome.reason;
-      const { raw, rawBytes } = rawOf();
-      events.push(reject(item.line, raw, rawBytes, reason, outcome.detail));
-    }
-    yield events;
+  const records = new ExportRecords(sink, options, profile, COMMA_LF, () => truncated);
+  for await (const chunk of utf8Content(options.assumeUtf8 ? checkedUtf8(content) : content, profile.encoding)) {
+    records.reader.push(chunk);
+    yield;
   }
+  records.reader.end();
 }
 
-/** Whether a quoted field of the record holds lines that look like whole rows (as many fields as the header). */
-function swallowsRows(record: CsvRecord, width: number): boolean {
-  const commas = Math.max(1, width - 1);
-  return record.fields.some((field) => field.includes('\n') && field.split('\n').slice(1).some((line) => countCommas(line) >= commas));
+/** A row as an event (readExport). */
+export interface RowEvent {
+  readonly type: 'row';
+  readonly line: number;
+  readonly values: (string | null)[];
+  readonly issues: ValueIssue[];
+  readonly repairedColumn?: string;
 }
 
-function countCommas(line: string): number {
-  let count = 0;
-  for (let at = line.indexOf(','); at !== -1; at = line.indexOf(',', at + 1)) count++;
-  return count;
+export type ReadEvent =
+  | { readonly type: 'header'; readonly layout: Layout; readonly encoding: Encoding; readonly line: number }
+  | RowEvent
+  | ({ readonly type: 'reject'; readonly raw: string } & Omit<Reject, 'rawText'>);
+
+/** The object's rows and rejects as events with their values as text (tests, tools; the load uses readExportInto). */
+export async function* readExport(open: () => Promise<Readable> | Readable, options: ReadExportOptions = {}): AsyncGenerator<ReadEvent> {
+  const events: ReadEvent[] = [];
+  const sink: ExportSink = {
+    header: (layout, encoding, line) => events.push({ type: 'header', layout, encoding, line }),
+    row: (_ordinal, line, values) =>
+      events.push(
+        values.repairedColumn === undefined
+          ? { type: 'row', line, values: values.texts(), issues: values.issues }
+          : { type: 'row', line, values: values.texts(), issues: values.issues, repairedColumn: values.repairedColumn },
+      ),
+    reject: (_ordinal, { line, rawBytes, rawText, reason, detail }) => events.push({ type: 'reject', line, raw: rawText, rawBytes, reason, detail }),
+  };
+  for await (const _ of readExportInto(open, options, sink)) {
+    yield* events;
+    events.length = 0;
+  }
+  yield* events;
+}
+
+/** The reading rules between the CSV reader and the sink. */
+class ExportRecords {
+  readonly reader: CsvReader;
+  private readonly sink: ExportSink;
+  private readonly options: ReadExportOptions;
+  private readonly profile: ContentProfile;
+  private readonly dialect: Dialect;
+  private readonly truncated: () => boolean;
+  private shaper: RowShaper | undefined;
+  private ordinal = 0;
+
+  constructor(sink: ExportSink, options: ReadExportOptions, profile: ContentProfile, dialect: Dialect, truncated: () => boolean) {
+    this.sink = sink;
+    this.options = options;
+    this.profile = profile;
+    this.dialect = dialect;
+    this.truncated = truncated;
+    this.reader = new CsvReader(
+      { record: (record) => this.record(record), fault: (fault) => this.fault(fault) },
+      { maxRecordBytes: options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES, dialect },
+    );
+  }
+
+  /** A record: the header, a row, or a reject; true gives it up (a quote that ran over whole rows). */
+  private record(record: CsvRecord): boolean {
+    const shaper = this.shaper;
+    if (!shaper) {
+      const layout = layoutFromHeader(record.fields.texts());
+      this.shaper = new RowShaper(layout, this.dialect.delimiter);
+      this.reader.rowWidth = layout.width;
+      this.sink.header(layout, this.profile.encoding, record.line);
+      return false;
+    }
+    const ordinal = this.ordinal + 1;
+    const rejection = shaper.shape(record.fields);
+    // A quote opened by mistake ran over whole rows: the line that opened it is quarantined (as a
+    // fault, with this ordinal) and the swallowed lines are read again as rows.
+    const splits = rejection !== undefined && record.lineCount > 1 && this.reader.swallowsRows(record);
+    const { options, profile } = this;
+    if (record.atEndWithoutNewline && (this.truncated() || !options.sourceOmitsFinalNewline)) {
+      // Defect 4: the object ends inside this row, however many fields it has (a last field cut
+      // short still parses).
+      if (splits) return true;
+      const detail = this.truncated() ? 'the gzip stream ends inside this row' : 'the object ends without a line break after this row, so the row was cut';
+      this.rejectRecord(ordinal, record, 'TRUNCATED_ROW', detail);
+      return false;
+    }
+    if (profile.damaged || profile.hasNul) {
+      const bytes = this.reader.bytes(record.start, record.end);
+      if (profile.damaged && !isUtf8(bytes)) {
+        this.rejectRecord(ordinal, record, 'INVALID_ENCODING', 'the row holds bytes that are not UTF-8 in a UTF-8 export (a damaged export); its exact bytes are kept');
+        return false;
+      }
+      if (profile.hasNul && bytes.includes(0)) {
+        this.rejectRecord(ordinal, record, 'NUL_BYTE', 'the row holds a NUL byte, which Postgres text cannot store; its exact bytes are kept');
+        return false;
+      }
+    }
+    if (rejection === undefined) {
+      const refused = options.exclude?.get(ordinal);
+      if (refused !== undefined) {
+        this.rejectRecord(ordinal, record, 'DATABASE_REJECTED', `the database refused the row: ${refused}`);
+        return false;
+      }
+      this.ordinal = ordinal;
+      this.sink.row(ordinal, record.line, shaper.values);
+      return false;
+    }
+    if (splits) return true;
+    const reason: RejectReason = record.atEndWithoutNewline && rejection.reason === 'SHORT_ROW' ? 'TRUNCATED_ROW' : rejection.reason;
+    this.rejectRecord(ordinal, record, reason, rejection.detail);
+    return false;
+  }
+
+  private fault(fault: CsvFault): void {
+    this.ordinal++;
+    const rawText = fault.rawBytes.toString('utf8');
+    this.reject(this.ordinal, fault.line, rawText, this.originalBytes(rawText, fault.rawBytes), fault.reason, fault.message);
+  }
+
+  private rejectRecord(ordinal: number, record: CsvRecord, reason: RejectReason, detail: string): void {
+    this.ordinal = ordinal;
+    const bytes = this.reader.bytes(record.start, record.end);
+    const rawText = bytes.toString('utf8');
+    this.reject(ordinal, record.line, rawText, this.originalBytes(rawText, bytes), reason, detail);
+  }
+
+  private reject(ordinal: number, line: number, raw: string, rawBytes: Buffer, reason: RejectReason, detail: string): void {
+    const refused = this.options.exclude?.get(ordinal);
+    this.sink.reject(
+      ordinal,
+      refused === undefined
+        ? { line, rawText: storableText(raw), rawBytes, reason, detail: storableText(detail) }
+        : { line, rawText: asciiText(raw), rawBytes, reason, detail: asciiText(`${detail} (kept in ASCII: the database refused the text: ${refused})`) },
+    );
+  }
+
+  /** The original bytes of a stretch: as read for UTF-8; for Windows-1252, its text encoded back. */
+  private originalBytes(text: string, utf8: Buffer): Buffer {
+    return this.profile.encoding === 'windows-1252' ? encodeCp1252(text) : utf8;
+  }
 }

@@ -1,38 +1,38 @@
-// Reading an object on a worker thread. csv-parse and the reading rules are most of the pipeline's
-// own CPU time; on the main thread they ran one object at a time, so with two objects in flight
-// the second waited for the first's parsing even with a core free. Each load of a run has its own
-// ParseThread (parse-worker.ts), which reads one object at a time.
+// Reading objects on a worker thread (parse-worker.ts): the reading rules and the staging
+// encoder are most of the runner's CPU, and a load's worker reads while its connection copies and
+// merges. Each load of a run has its own ParseThread, which reads one object at a time into the
+// staging records of a batch of objects (read/stage-encoder.ts, BatchStage).
 //
-// The object is a local file (the folder's own, or the S3 spool): the worker reads it by path and
-// sends its results one way, as staging records already encoded for COPY (rows, quarantined rows
-// and value issues: load/staging.ts), each batch for one staging table, with the data row of each
-// record and the counts of what was read. The worker holds at most holdBytes of records before it
-// sends them, and at most BATCHES_IN_FLIGHT batches wait for the caller at a time (the caller
-// acknowledges each), so memory stays flat.
+// The object is a local file (the folder's own, or the S3 spool): the worker reads it by path.
+// The caller reads the objects of a batch one after another (read()); each ends with what was
+// read, or why it failed. The worker holds the batch's records and hands them out as binary COPY
+// chunks when asked (flush()), or earlier when it holds more than holdBytes; at most
+// BATCHES_IN_FLIGHT chunks wait for the caller at a time (the caller acknowledges each), so memory
+// stays flat. Whether to read an object again (its encoding decided first, rows Postgres refused
+// excluded) is the caller's decision (pipeline/file.ts).
 import { Worker } from 'node:worker_threads';
 import type { Encoding } from './decode.ts';
 import type { ReadExportOptions } from './export-reader.ts';
 
-export interface ReadRequest {
+/** One object to read into the batch. */
+export interface ObjectRead {
   /** The object as a local file. */
   path: string;
-  /** Target size of one batch of COPY text. */
-  batchBytes: number;
-  /**
-   * How much of an object the worker holds (its rows, one per key and table) before it hands them
-   * out early; by default HOLD_BYTES in parse-worker.ts.
-   */
-  holdBytes?: number;
-  /** More quarantined rows than this fail the object (RejectLimitError in the worker). */
+  /** Its key, for messages. */
+  key: string;
+  /** The read attempt: its staging records carry it (etl_stage*.object_index). */
+  attempt: number;
+  /** More quarantined rows than this fail the object at once (RejectLimitError). */
   maxRejects: number;
+  /** More than this share of quarantined rows (with at least rejectThresholdMinRows of them) fails the object (RejectThresholdError). */
+  rejectThreshold: number;
+  rejectThresholdMinRows: number;
   /** Reading options; `exclude` as [ordinal, message] pairs (a Map does not cross threads as such). */
   options: Omit<ReadExportOptions, 'exclude'> & { exclude?: Array<[number, string]> };
 }
 
-export type ToWorker = ({ type: 'read' } & ReadRequest) | { type: 'ack' };
-
-/** What a batch accounts for besides its COPY text. */
-export interface BatchCounts {
+/** What an object's read accounts for. */
+export interface ReadCounts {
   /** Rows loaded (staged as rows). */
   rows: number;
   /** Rows quarantined (staged as rejects). */
@@ -43,19 +43,35 @@ export interface BatchCounts {
   issues: number;
 }
 
-export type FromWorker =
-  | { type: 'header'; encoding: Encoding; extras: string[] }
-  | ({ type: 'batch'; stage: string; bytes: ArrayBuffer; ordinals: Int32Array } & BatchCounts)
-  | { type: 'done' }
-  | { type: 'failed'; name: string; message: string; code?: string };
+export interface ChunkEvent {
+  type: 'chunk';
+  stage: string;
+  bytes: Buffer;
+  ordinals: Int32Array;
+  attempts: Int32Array;
+}
 
-/**
- * A batch: COPY text for one staging table (`stage`), the ordinal of each record's data row (what
- * a refusal by Postgres is traced back to), and the counts of what was read since the last batch.
- */
 export type ParseEvent =
-  | { type: 'header'; encoding: Encoding; extras: string[] }
-  | ({ type: 'batch'; stage: string; bytes: Buffer; ordinals: Int32Array } & BatchCounts);
+  | ChunkEvent
+  /** Rows read so far in the object (for progress). */
+  | { type: 'progress'; rows: number }
+  | { type: 'read'; counts: ReadCounts; encoding: Encoding | undefined; extras: string[] }
+  /** The object failed; `undone`: its rows were taken out of the batch again (its rejects stay). */
+  | { type: 'failed'; error: Error; counts: ReadCounts; encoding: Encoding | undefined; extras: string[]; undone: boolean };
+
+export type ToWorker =
+  | { type: 'batch'; chunkBytes: number; holdBytes?: number }
+  | ({ type: 'read' } & ObjectRead)
+  | { type: 'flush' }
+  | { type: 'ack' };
+
+export type FromWorker =
+  | { type: 'chunk'; stage: string; bytes: ArrayBuffer; ordinals: Int32Array; attempts: Int32Array }
+  | { type: 'progress'; rows: number }
+  | { type: 'read'; counts: ReadCounts; encoding: Encoding | undefined; extras: string[] }
+  | { type: 'failed'; name: string; message: string; code?: string; counts: ReadCounts; encoding: Encoding | undefined; extras: string[]; undone: boolean }
+  | { type: 'flushed' }
+  | { type: 'crashed'; message: string };
 
 export const BATCHES_IN_FLIGHT = 2;
 
@@ -64,20 +80,17 @@ export const BATCHES_IN_FLIGHT = 2;
 const WORKER_URL = new URL(`./parse-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
 /**
- * The worker's old-generation heap: what one record can take (its bytes held, csv-parse's field,
- * the strings made from it: about six times max_record_bytes) plus room for the rest. V8 collects
- * only when pushed: without a limit, the garbage of an object of quarantined rows grew the
- * worker's heap to 400 MiB before a collection (11 MiB live).
+ * The worker's old-generation heap: what one record can take (its bytes held, the strings a
+ * rare value needs: about six times max_record_bytes) plus room for the batch's keys.
  */
 export function workerHeapMb(maxRecordBytes: number): number {
-  return 96 + Math.ceil((6 * maxRecordBytes) / (1024 * 1024));
+  return 128 + Math.ceil((6 * maxRecordBytes) / (1024 * 1024));
 }
 
-/**
- * A small young generation: records and their strings die young, and a large young generation
- * (V8 grows it to tens of MiB) mostly holds garbage between scavenges.
- */
+/** A small young generation: what a row makes dies young. */
 const YOUNG_GENERATION_MB = 8;
+
+type Pending = ParseEvent | { type: 'flushed' } | { type: 'crashed'; error: Error };
 
 export class ParseThread {
   private worker: Worker | undefined;
@@ -88,33 +101,47 @@ export class ParseThread {
     this.heapMb = maxRecordBytes === undefined ? undefined : workerHeapMb(maxRecordBytes);
   }
 
-  /**
-   * Reads one object. A reading error (MissingRequiredColumnsError, RecordTooLargeError, a gzip
-   * error, the file's own) is thrown with its name and code after the batches read before it.
-   * Stopping early (an exception in the caller's loop) ends the worker; the next read starts a new one.
-   */
-  async *read(request: ReadRequest): AsyncGenerator<ParseEvent> {
-    const worker = (this.worker ??= this.spawn());
-    const events: Array<ParseEvent | { type: 'done' } | { type: 'failed'; error: Error }> = [];
+  /** A new batch: the worker drops whatever it held. */
+  startBatch(chunkBytes: number, holdBytes?: number): void {
+    this.live().postMessage({ type: 'batch', chunkBytes, holdBytes } satisfies ToWorker);
+  }
+
+  /** Reads one object into the batch: chunks handed out early, then one 'read' or 'failed' event. */
+  read(object: ObjectRead): AsyncGenerator<ParseEvent> {
+    return this.exchange({ type: 'read', ...object }, (event) => event.type === 'read' || event.type === 'failed');
+  }
+
+  /** Hands out every record the batch holds, as chunks. */
+  async *flush(): AsyncGenerator<ChunkEvent> {
+    for await (const event of this.exchange({ type: 'flush' }, (event) => event.type === 'flushed')) {
+      if (event.type === 'chunk') yield event;
+    }
+  }
+
+  /** Sends a request and yields what comes back up to the event that ends it (included, unless it is 'flushed'). */
+  private async *exchange(request: ToWorker, ends: (event: Pending) => boolean): AsyncGenerator<ParseEvent> {
+    const worker = this.live();
+    const events: Pending[] = [];
     let wake: (() => void) | undefined;
-    const push = (event: (typeof events)[number]) => {
+    const push = (event: Pending) => {
       events.push(event);
       wake?.();
     };
     const onMessage = (message: FromWorker) => {
-      if (message.type === 'batch') push({ ...message, bytes: Buffer.from(message.bytes) });
-      else if (message.type === 'failed') push({ type: 'failed', error: revive(message) });
+      if (message.type === 'chunk') push({ ...message, bytes: Buffer.from(message.bytes) });
+      else if (message.type === 'failed') push({ type: 'failed', error: revive(message), counts: message.counts, encoding: message.encoding, extras: message.extras, undone: message.undone });
+      else if (message.type === 'crashed') push({ type: 'crashed', error: new Error(`the parse worker failed: ${message.message}`) });
       else push(message);
     };
-    const onError = (error: Error) => push({ type: 'failed', error });
-    const onExit = (code: number) => push({ type: 'failed', error: new Error(`the parse worker thread exited (code ${code})`) });
+    const onError = (error: Error) => push({ type: 'crashed', error });
+    const onExit = (code: number) => push({ type: 'crashed', error: new Error(`the parse worker thread exited (code ${code})`) });
     worker.on('message', onMessage);
     worker.on('error', onError);
     worker.on('exit', onExit);
-    // The worker is left between objects, ready for the next, only when it said it was done.
-    let between = false;
+    // The worker is kept for the next request only when this one ended as it should.
+    let clean = false;
     try {
-      worker.postMessage({ type: 'read', ...request } satisfies ToWorker);
+      worker.postMessage(request);
       for (;;) {
         const event = events.shift();
         if (!event) {
@@ -122,26 +149,33 @@ export class ParseThread {
           wake = undefined;
           continue;
         }
-        if (event.type === 'done') {
-          between = true;
+        if (event.type === 'crashed') throw event.error;
+        if (event.type === 'flushed') {
+          clean = true;
           return;
         }
-        if (event.type === 'failed') {
-          between = !/parse worker thread exited/.test(event.error.message);
-          throw event.error;
+        if (event.type === 'chunk') {
+          yield event;
+          worker.postMessage({ type: 'ack' } satisfies ToWorker);
+          continue;
         }
+        if (ends(event)) clean = true;
         yield event;
-        if (event.type === 'batch') worker.postMessage({ type: 'ack' } satisfies ToWorker);
+        if (clean) return;
       }
     } finally {
       worker.off('message', onMessage);
       worker.off('error', onError);
       worker.off('exit', onExit);
-      if (!between) await this.close();
+      if (!clean) await this.close();
     }
   }
 
-  /** A worker that dies between objects is forgotten, so the next read starts a new one instead of waiting on it. */
+  private live(): Worker {
+    return (this.worker ??= this.spawn());
+  }
+
+  /** A worker that dies is forgotten, so the next request starts a new one instead of waiting on it. */
   private spawn(): Worker {
     const worker = new Worker(WORKER_URL, this.heapMb === undefined ? {} : { resourceLimits: { maxOldGenerationSizeMb: this.heapMb, maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
     worker.once('exit', () => {

@@ -1,20 +1,29 @@
 // The worker-thread side of ParseThread (parse-thread.ts): reads one object at a time from its
-// local file with readExportBatches, holds its staging records (load/staging.ts, ObjectStage: one
-// row per key and table) and sends them back as COPY text in batches, with the counts of what was
-// read. When reading fails, the records read so far are sent first (their quarantined rows stay
-// visible), then the failure.
+// local file (read/export-reader.ts) into the staging records of the batch (read/stage-encoder.ts)
+// and hands them out as binary COPY chunks. An object that fails is taken out of the batch again
+// where it can be (its rejects stay: they explain the failure).
 import { parentPort } from 'node:worker_threads';
 import { createReadStream } from 'node:fs';
-import { readExportBatches } from './export-reader.ts';
-import { NeedsProfileError } from './decode.ts';
-import { EXTRAS_STAGE, ObjectStage, type StagedChunk } from '../load/staging.ts';
-import { BATCHES_IN_FLIGHT, type BatchCounts, type FromWorker, type ReadRequest, type ToWorker } from './parse-thread.ts';
+import type { Encoding } from './decode.ts';
+import { readExportInto, type ExportSink } from './export-reader.ts';
+import { BatchStage, type StagedChunk } from './stage-encoder.ts';
+import { RejectThresholdError } from '../pipeline/errors.ts';
+import { BATCHES_IN_FLIGHT, type FromWorker, type ObjectRead, type ReadCounts, type ToWorker } from './parse-thread.ts';
 
 const port = parentPort;
 if (!port) throw new Error('parse-worker.ts runs as a worker thread (see parse-thread.ts)');
 
 const send = (message: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
 const READ_CHUNK_BYTES = 256 * 1024;
+/** Rows between progress messages. */
+const PROGRESS_ROWS = 20_000;
+
+/**
+ * What the worker holds of a batch before it hands it out early (a key may then be staged twice:
+ * the merge settles it). A batch is sized to stay below it (pipeline/batches.ts); a large object
+ * crosses it, and keeps the worker's memory bounded that way.
+ */
+const HOLD_BYTES = 48 * 1024 * 1024;
 
 /** More quarantined rows than the object may have (max_rejects_per_object). */
 class RejectLimitError extends Error {
@@ -22,114 +31,104 @@ class RejectLimitError extends Error {
   readonly code = 'REJECT_LIMIT';
 }
 
+let stage = new BatchStage();
+let holdBytes = HOLD_BYTES;
+let sent = 0;
 let acknowledged = 0;
 let onAck: (() => void) | undefined;
+// Requests are handled one at a time, in order.
+let queue: Promise<void> = Promise.resolve();
 
 port.on('message', (message: ToWorker) => {
   if (message.type === 'ack') {
     acknowledged++;
     onAck?.();
-  } else void readObject(message);
+    return;
+  }
+  queue = queue.then(() => handle(message)).catch((error: unknown) => send({ type: 'crashed', message: error instanceof Error ? error.message : String(error) }));
 });
 
-/**
- * What the worker holds of an object before it hands it out early (a key may then be staged twice:
- * the merge settles it). Exports are a few MiB; this keeps the worker's heap bounded on larger ones.
- */
-const HOLD_BYTES = 16 * 1024 * 1024;
-
-// Its buffers are kept from one object to the next.
-let held: ObjectStage | undefined;
-
-async function readObject(request: ReadRequest): Promise<void> {
-  acknowledged = 0;
-  let sent = 0;
-  if (held?.chunkBytes !== request.batchBytes) held = new ObjectStage(request.batchBytes);
-  const stage = held;
-  stage.clear();
-  let counts: BatchCounts = empty();
-  let rejects = 0;
-  let ordinal = 0;
-  // Sent with the first batch: until then the worker can still read the object again unseen.
-  let header: FromWorker | undefined;
-  const sendHeader = () => {
-    if (header) send(header);
-    header = undefined;
-  };
-  const sendBatch = async (chunk: StagedChunk) => {
-    sendHeader();
-    while (sent - acknowledged >= BATCHES_IN_FLIGHT) await new Promise<void>((resolve) => (onAck = resolve));
-    onAck = undefined;
-    send({ type: 'batch', ...chunk, ...counts }, [chunk.bytes, chunk.ordinals.buffer as ArrayBuffer]);
-    sent++;
-    counts = empty();
-  };
-  /** Sends what the stage holds, with the counts of what was read since the last batch. */
-  const flush = async () => {
-    let none = true;
-    for (const chunk of stage.take()) {
-      await sendBatch(chunk);
-      none = false;
-    }
-    if (none && counts.rows + counts.rejects > 0) await sendBatch({ stage: EXTRAS_STAGE, bytes: new ArrayBuffer(0), ordinals: new Int32Array(0) });
-    sendHeader();
-  };
-  const { path, options } = request;
-  const open = () => createReadStream(path, { highWaterMark: READ_CHUNK_BYTES });
-  const exclude = options.exclude ? new Map(options.exclude) : undefined;
-  // One pass as plain UTF-8 first. Content that is not (Windows-1252, a damaged export, a NUL)
-  // is read again after a profile of the whole object: here when nothing was sent yet, or by the
-  // caller (NEEDS_PROFILE) when batches were.
-  let assumeUtf8 = options.assumeUtf8 ?? true;
-  try {
-    for (;;) {
-      try {
-        for await (const events of readExportBatches(open, { ...options, exclude, assumeUtf8 })) {
-          for (const event of events) {
-            switch (event.type) {
-              case 'header':
-                header = { type: 'header', encoding: event.encoding, extras: [...event.layout.extras] };
-                break;
-              case 'row':
-                counts.rows++;
-                if (event.repairedColumn !== undefined) counts.repaired++;
-                counts.issues += event.issues.length;
-                stage.addRow(++ordinal, event.line, event.values, event.issues);
-                break;
-              case 'reject':
-                counts.rejects++;
-                stage.addReject(++ordinal, { line: event.line, rawBytes: event.rawBytes, rawText: event.raw, reason: event.reason, detail: event.detail });
-                if (++rejects > request.maxRejects) {
-                  await flush();
-                  throw new RejectLimitError(`more than ${request.maxRejects} rows were quarantined (max_rejects_per_object); the object is not an export this loader can read`);
-                }
-                break;
-            }
-            if (stage.heldBytes >= (request.holdBytes ?? HOLD_BYTES)) await flush();
-          }
-        }
-        break;
-      } catch (error) {
-        if (!(error instanceof NeedsProfileError) || sent > 0) throw error;
-        stage.clear();
-        counts = empty();
-        rejects = 0;
-        ordinal = 0;
-        header = undefined;
-        assumeUtf8 = false;
-      }
-    }
-    await flush();
-    send({ type: 'done' });
-  } catch (error) {
-    const err = error as { name?: string; message?: string; code?: unknown };
-    // What was read since the last batch still counts (rows read, rejects found): it goes first.
-    // Not so when the object is to be read again (NEEDS_PROFILE).
-    if (!(error instanceof NeedsProfileError)) await flush().catch(() => {});
-    send({ type: 'failed', name: err.name ?? 'Error', message: err.message ?? String(error), code: typeof err.code === 'string' ? err.code : undefined });
+async function handle(message: Exclude<ToWorker, { type: 'ack' }>): Promise<void> {
+  switch (message.type) {
+    case 'batch':
+      if (stage.chunkBytes !== message.chunkBytes) stage = new BatchStage(message.chunkBytes);
+      stage.clear();
+      holdBytes = message.holdBytes ?? HOLD_BYTES;
+      sent = 0;
+      acknowledged = 0;
+      return;
+    case 'flush':
+      await handOut();
+      send({ type: 'flushed' });
+      return;
+    case 'read':
+      await readObject(message);
   }
 }
 
-function empty(): BatchCounts {
-  return { rows: 0, rejects: 0, repaired: 0, issues: 0 };
+/** Sends everything held, waiting while BATCHES_IN_FLIGHT chunks are not acknowledged. */
+async function handOut(): Promise<void> {
+  for (const chunk of stage.take()) await sendChunk(chunk);
+}
+
+async function sendChunk(chunk: StagedChunk): Promise<void> {
+  while (sent - acknowledged >= BATCHES_IN_FLIGHT) await new Promise<void>((resolve) => (onAck = resolve));
+  onAck = undefined;
+  send({ type: 'chunk', ...chunk }, [chunk.bytes, chunk.ordinals.buffer as ArrayBuffer, chunk.attempts.buffer as ArrayBuffer]);
+  sent++;
+}
+
+async function readObject(request: ObjectRead): Promise<void> {
+  const counts: ReadCounts = { rows: 0, rejects: 0, repaired: 0, issues: 0 };
+  let encoding: Encoding | undefined;
+  let extras: string[] = [];
+  let nextProgress = PROGRESS_ROWS;
+  stage.startObject(request.attempt);
+  const sink: ExportSink = {
+    header(layout, detected) {
+      encoding = detected;
+      extras = [...layout.extras];
+    },
+    row(ordinal, line, values) {
+      counts.rows++;
+      if (values.repairedColumn !== undefined) counts.repaired++;
+      counts.issues += values.issues.length;
+      stage.addRow(ordinal, line, values);
+    },
+    reject(ordinal, reject) {
+      counts.rejects++;
+      stage.addReject(ordinal, reject);
+      if (counts.rejects > request.maxRejects) {
+        throw new RejectLimitError(`more than ${request.maxRejects} rows were quarantined (max_rejects_per_object); the object is not an export this loader can read`);
+      }
+    },
+  };
+  const { options } = request;
+  const open = () => createReadStream(request.path, { highWaterMark: READ_CHUNK_BYTES });
+  try {
+    for await (const _ of readExportInto(open, { ...options, exclude: options.exclude ? new Map(options.exclude) : undefined }, sink)) {
+      if (stage.heldBytes >= holdBytes) await handOut();
+      if (counts.rows + counts.rejects >= nextProgress) {
+        send({ type: 'progress', rows: counts.rows + counts.rejects });
+        nextProgress += PROGRESS_ROWS;
+      }
+    }
+    const read = counts.rows + counts.rejects;
+    if (counts.rejects >= Math.max(1, request.rejectThresholdMinRows) && counts.rejects / read > request.rejectThreshold) {
+      throw new RejectThresholdError(
+        `${counts.rejects} of ${read} rows (${percent(counts.rejects / read)}) could not be loaded, more than reject_threshold ${percent(request.rejectThreshold)}; see \`etl rejects --object '${request.key}'\``,
+      );
+    }
+    send({ type: 'read', counts, encoding, extras });
+  } catch (error) {
+    const err = error as { name?: string; message?: string; code?: unknown };
+    // An object read again with its encoding decided first starts over; one that failed keeps the
+    // quarantined rows that explain it.
+    const undone = stage.undo(err.code === 'NEEDS_PROFILE');
+    send({ type: 'failed', name: err.name ?? 'Error', message: err.message ?? String(error), code: typeof err.code === 'string' ? err.code : undefined, counts, encoding, extras, undone });
+  }
+}
+
+function percent(share: number): string {
+  return `${(share * 100).toFixed(share < 0.01 ? 2 : 1)}%`;
 }

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { EXPORT_COLUMNS } from '../../src/model/export.ts';
 import { readExport, type ReadEvent, type ReadExportOptions } from '../../src/read/export-reader.ts';
-import { CsvRecordReader, type CsvFault, type CsvRecord } from '../../src/read/records.ts';
+import { CsvReader, type CsvFault, type Dialect } from '../../src/read/csv-reader.ts';
 
 export type RowEvent = Extract<ReadEvent, { type: 'row' }>;
 export type RejectEvent = Extract<ReadEvent, { type: 'reject' }>;
@@ -44,16 +44,32 @@ export async function readBuffer(bytes: Buffer | string, options: ReadBufferOpti
   };
 }
 
-/** All records and faults CsvRecordReader yields for UTF-8 bytes. */
-export async function readRecords(bytes: Buffer | string, chunkSize = Infinity, maxRecordBytes = 1 << 20): Promise<Array<CsvRecord | CsvFault>> {
+/** A record as the CSV reader gave it, its fields as text. */
+export interface RecordRead {
+  readonly kind: 'record';
+  readonly fields: string[];
+  readonly line: number;
+  readonly lineCount: number;
+  readonly atEndWithoutNewline: boolean;
+}
+
+export type FaultRead = CsvFault & { readonly kind: 'fault' };
+
+/** All records and faults the CSV reader gives for UTF-8 bytes, fed in chunks of `chunkSize`. */
+export function readRecords(bytes: Buffer | string, chunkSize = Infinity, maxRecordBytes = 1 << 20, dialect?: Dialect): Array<RecordRead | FaultRead> {
   const buffer = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
-  const chunks = chunked(buffer, chunkSize);
-  const source = (async function* () {
-    yield* chunks;
-  })();
-  const reader = new CsvRecordReader(source, { maxRecordBytes });
-  const out: Array<CsvRecord | CsvFault> = [];
-  for await (const item of reader.records()) out.push(item);
+  const out: Array<RecordRead | FaultRead> = [];
+  const reader = new CsvReader(
+    {
+      record: (record) => {
+        out.push({ kind: 'record', fields: record.fields.texts(), line: record.line, lineCount: record.lineCount, atEndWithoutNewline: record.atEndWithoutNewline });
+      },
+      fault: (fault) => out.push({ kind: 'fault', ...fault }),
+    },
+    { maxRecordBytes, ...(dialect ? { dialect } : {}) },
+  );
+  for (const chunk of chunked(buffer, chunkSize)) reader.push(chunk);
+  reader.end();
   return out;
 }
 
