@@ -83,7 +83,7 @@ describe('SIGTERM stops the run within the grace period', () => {
     await assertMatchesOracle(db.url, expected, 'after the next run');
   });
 
-  it('during a merge: the statement is cancelled, the object rolled back, exit 1 in seconds; the next run completes', async (t) => {
+  it('during a merge (an upsert, or the COPY of new keys into a table): the statement is cancelled, the objects rolled back, exit 1 in seconds; the next run completes', async (t) => {
     const db = await freshDatabase({ prefix: 'sigterm_merge' });
     const dir = await mkdtemp(path.join(tmpdir(), 'etl-sigterm-merge-'));
     const stateDir = await mkdtemp(path.join(tmpdir(), 'etl-sigterm-merge-state-'));
@@ -97,7 +97,11 @@ describe('SIGTERM stops the run within the grace period', () => {
     const env = { ETL_SOURCE: dir, DATABASE_URL: db.url, ETL_STATE_DIR: stateDir, ETL_LOAD_CONCURRENCY: '1' };
     const run = startCli(['run'], env);
     await waitFor('a merge', async () => {
-      const rows = await query<{ pid: number }>(databaseUrl(), `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'etl-load' AND state = 'active' AND query LIKE 'INSERT INTO%'`, [db.name]);
+      const rows = await query<{ pid: number }>(
+        databaseUrl(),
+        `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'etl-load' AND state = 'active' AND (query LIKE 'INSERT INTO%' OR query ~ '^COPY (service_requests|tasks|parts_used|sr_notes) ')`,
+        [db.name],
+      );
       return rows[0];
     });
     const signalled = Date.now();

@@ -46,7 +46,7 @@ async function asFile(body: Buffer): Promise<string> {
 
 /** A read as the pipeline asks for it: in one pass as plain UTF-8 unless `options` say otherwise. */
 function request(file: string, attempt = 1, options: ObjectRead['options'] = {}, limits: Partial<ObjectRead> = {}): ObjectRead {
-  return { path: file, key: `object-${attempt}`, attempt, maxRejects: 1_000_000, rejectThreshold: 1, rejectThresholdMinRows: 1, options: { assumeUtf8: true, ...options }, ...limits };
+  return { path: file, key: `object-${attempt}`, modifiedMs: Date.UTC(2026, 0, attempt), attempt, maxRejects: 1_000_000, rejectThreshold: 1, rejectThresholdMinRows: 1, options: { assumeUtf8: true, ...options }, ...limits };
 }
 
 function collect(chunks: Iterable<StagedChunk | { stage: string; bytes: Buffer | ArrayBuffer; ordinals: Int32Array; attempts: Int32Array }>, into: Staged): void {

@@ -19,6 +19,8 @@ export class StageCopies {
   /** Where the current COPY's records came from, chunk by chunk. */
   private ordinals: Int32Array[] = [];
   private attempts: Int32Array[] = [];
+  /** Rows each COPY target took so far (a staging table, or a target table taking rows directly). */
+  readonly rows: Record<string, number> = {};
 
   constructor(client: pg.ClientBase) {
     this.client = client;
@@ -50,7 +52,7 @@ export class StageCopies {
     const copy = this.copy;
     if (!copy) return;
     await copy.write(BINARY_COPY_TRAILER);
-    await copy.end();
+    this.rows[this.stage!] = (this.rows[this.stage!] ?? 0) + (await copy.end());
     this.copy = undefined;
     this.stage = undefined;
     this.ordinals = [];

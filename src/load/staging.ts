@@ -75,10 +75,50 @@ export async function createStage(client: ClientBase): Promise<void> {
   await client.query(CREATE_STAGES_SQL);
 }
 
-/** The COPY statement of each staging table (binary: read/stage-encoder.ts writes the records). */
+/**
+ * Tables whose rows of new keys are copied into them directly: COPY inserts rows in bulk, several
+ * times cheaper for Postgres than an upsert each (its multi-insert, one WAL record per page). A
+ * key is new when the table has no row of its first key column (for parts, the task; for notes,
+ * the service request): the reader asks (existingFirstKeys) just before it copies. Customers are
+ * left out: every export repeats them, so loads that run at once would insert the same new ones.
+ * Another load may still insert one of the keys between the question and the COPY: the COPY then
+ * fails (unique_violation, or a deadlock) and pipeline/file.ts loads the batch again merging
+ * everything.
+ */
+export const DIRECT_TABLES: ReadonlySet<string> = new Set(['service_requests', 'tasks', 'parts_used', 'sr_notes']);
+
+/** The COPY of a target table's rows of new keys, in the encoder's field order. */
+function directCopySql(table: TargetTable): string {
+  return `COPY ${table.name} (source_line, source_object, source_modified, ${stagedColumns(table).join(', ')}) FROM STDIN (FORMAT binary)`;
+}
+
+/**
+ * Of `keys`, those the table has rows of as its first key column (one round trip; the index on
+ * the key serves it). SQL from constants only: the table comes from TARGET_TABLES.
+ */
+export async function existingFirstKeys(client: ClientBase, tableName: string, keys: readonly string[]): Promise<string[]> {
+  const table = TARGET_TABLES.find((candidate) => candidate.name === tableName);
+  if (!table || !DIRECT_TABLES.has(tableName)) throw new Error(`existingFirstKeys: ${tableName} takes no rows directly`);
+  if (keys.length === 0) return [];
+  const first = table.key[0]!;
+  const found = await client.query<{ key: string }>(`SELECT DISTINCT ${first} AS key FROM ${table.name} WHERE ${first} = ANY ($1::text[])`, [keys]);
+  return found.rows.map((row) => row.key);
+}
+
+/** Whether an error of a COPY into a target table says another load inserted one of its new keys first. */
+export function lostToAnotherLoad(error: unknown): boolean {
+  const code = (error as { code?: string } | undefined)?.code;
+  return code === '23505' || code === '40P01';
+}
+
+/**
+ * The COPY statement of each staging table, and of each target table that takes rows of new keys
+ * directly (by its name): binary, read/stage-encoder.ts writes the records.
+ */
 export const COPY_SQL: Readonly<Record<string, string>> = Object.fromEntries([
   [EXTRAS_STAGE, `COPY ${EXTRAS_STAGE} (${EXTRAS_COLUMNS.join(', ')}) FROM STDIN (FORMAT binary)`],
   ...TARGET_TABLES.map((table) => [stageOf(table), `COPY ${stageOf(table)} (line_number, object_index, ${stagedColumns(table).join(', ')}) FROM STDIN (FORMAT binary)`]),
+  ...TARGET_TABLES.filter((table) => DIRECT_TABLES.has(table.name)).map((table) => [table.name, directCopySql(table)]),
 ]);
 
 /** What starts and ends every binary COPY stream: the signature, no flags, no header extension; a field count of -1. */
@@ -90,14 +130,16 @@ export const QUARANTINED_ROW = "record_kind = 'q'";
 export const VALUE_ISSUES = "record_kind = 'i'";
 
 /**
- * The staging record Postgres refused during a COPY, from its error ("COPY etl_stage_tasks, line
- * 17": the 17th record of that COPY); undefined for other errors. Data errors only (classes 22,
- * 23, 54): what a value can cause.
+ * The record Postgres refused during a COPY, from its error ("COPY etl_stage_tasks, line 17": the
+ * 17th record of that COPY, of a staging table or of a target table taking rows directly);
+ * undefined for other errors. Data errors only (classes 22, 23, 54): what a value can cause.
  */
+const COPY_CONTEXT = new RegExp(`COPY (${EXTRAS_STAGE}\\w*|${TARGET_TABLES.map((table) => table.name).join('|')}), line (\\d+)`);
+
 export function refusedRecord(error: unknown): { stage: string; record: number } | undefined {
   const err = error as { code?: string; where?: string } | undefined;
   if (!err?.code || !/^(22|23|54)/.test(err.code)) return undefined;
-  const match = /COPY (etl_stage\w*), line (\d+)/.exec(err.where ?? '');
+  const match = COPY_CONTEXT.exec(err.where ?? '');
   if (!match) return undefined;
   return { stage: match[1]!, record: Number(match[2]) };
 }

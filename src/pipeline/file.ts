@@ -24,13 +24,14 @@ import { failSpan, inSpan, tracer } from '../telemetry/spans.ts';
 import type { ChunkEvent, ObjectRead, ParseThread, ReadCounts } from '../read/parse-thread.ts';
 import type { Encoding } from '../read/decode.ts';
 import { StageCopies } from '../load/stage-copies.ts';
-import { createStage } from '../load/staging.ts';
+import { createStage, existingFirstKeys, lostToAnotherLoad } from '../load/staging.ts';
 import { mergeStaged } from '../load/merge.ts';
 import { recordFile, type FileOutcome, type RetryPolicy } from '../load/ledger.ts';
 import { keepFailedAttempt, replaceWithStaged } from '../load/quarantine.ts';
 import { begin, commit, rollback } from '../load/transaction.ts';
 import type { LocalCopy, Source, SourceObject } from '../sources/source.ts';
 import { classify, errorMessage, RunAbortedError } from './errors.ts';
+import type { NewKeys } from './new-keys.ts';
 
 export interface FileLimits {
   rejectThreshold: number;
@@ -57,6 +58,8 @@ export interface LoadContext {
   onStart?: (object: SourceObject) => void;
   /** Rows of an object read so far, for progress. */
   onRows?: (object: SourceObject, rows: number) => void;
+  /** The new keys the run's loads are copying in directly (shared by the loads of the run). */
+  newKeys: NewKeys;
 }
 
 export interface FileResult extends FileOutcome {
@@ -131,8 +134,9 @@ async function loadTogether(objects: readonly SourceObject[], context: LoadConte
     let stopped = false;
     try {
       await downloadAll(files, context);
+      const batch: BatchState = { direct: true };
       for (;;) {
-        const attempt = await attemptBatch(files, context, batchSpan);
+        const attempt = await attemptBatch(files, context, batchSpan, batch);
         if (attempt === 'again') continue;
         if (attempt === 'one by one') {
           batchSpan.setStatus({ code: SpanStatusCode.ERROR, message: 'the batch was rolled back; its objects load one by one' });
@@ -177,6 +181,12 @@ async function downloadAll(files: readonly FileLoad[], context: LoadContext): Pr
   }
 }
 
+/** What attempts of a batch carry over. */
+interface BatchState {
+  /** Rows of new keys go into the target tables directly (until another load takes one first). */
+  direct: boolean;
+}
+
 /** Thrown inside an attempt: the attempt is rolled back and decided again. */
 class AttemptEnds extends Error {
   readonly next: 'again' | 'one by one';
@@ -191,7 +201,7 @@ class AttemptEnds extends Error {
  * to read it again (an encoding to decide first, a refused row to quarantine), 'one by one', or
  * 'fatal' when the database connection is gone (nothing recorded).
  */
-async function attemptBatch(files: readonly FileLoad[], context: LoadContext, batchSpan: Span): Promise<'done' | 'again' | 'one by one' | 'fatal'> {
+async function attemptBatch(files: readonly FileLoad[], context: LoadContext, batchSpan: Span, batch: BatchState): Promise<'done' | 'again' | 'one by one' | 'fatal'> {
   const { client, parser } = context;
   const copies = new StageCopies(client);
   const alone = files.length === 1;
@@ -212,21 +222,24 @@ async function attemptBatch(files: readonly FileLoad[], context: LoadContext, ba
     file.outcome = emptyOutcome();
     file.failure = undefined;
   }
+  const releases: Array<() => void> = [];
   try {
     await begin(client);
     await createStage(client);
     parser.startBatch(COPY_CHUNK_BYTES);
     for (const file of reading) await readFile(file, context, write, alone);
-    for await (const chunk of parser.flush()) await write(chunk);
+    const existing = batch.direct ? await existingKeys(context, releases) : undefined;
+    for await (const chunk of parser.flush(existing)) await write(chunk);
     await copies.end();
     const loaded = reading.filter((file) => file.failure === undefined);
-    copySpan?.setAttributes({ 'etl.copy.rows': sum(loaded, (file) => file.outcome.rowsLoaded), 'etl.copy.records': copyRecords, 'etl.copy.bytes': copyBytes });
+    copySpan?.setAttributes({ 'etl.copy.rows': sum(loaded, (file) => file.outcome.rowsLoaded), 'etl.copy.records': copyRecords, 'etl.copy.bytes': copyBytes, 'etl.copy.direct': existing !== undefined });
     copySpan?.end();
     copySpan = undefined;
     if (loaded.length > 0) {
       await inSpan('etl.merge', {}, async (span) => {
         const counts = await mergeStaged(client, files.map((file) => file.object));
-        for (const [table, rows] of Object.entries(counts)) span.setAttribute(`etl.merge.rows.${table}`, rows);
+        // Rows inserted or updated per table: merged, and copied in directly as new keys.
+        for (const [table, rows] of Object.entries(counts)) span.setAttribute(`etl.merge.rows.${table}`, rows + (copies.rows[table] ?? 0));
       });
     }
     await inSpan('etl.record', { 'etl.files.loaded': loaded.length, 'etl.files.failed': files.length - loaded.length }, async () => {
@@ -249,6 +262,12 @@ async function attemptBatch(files: readonly FileLoad[], context: LoadContext, ba
     await rollback(client);
     if (context.signal.aborted || error instanceof RunAbortedError) throw new RunAbortedError('the run was stopped');
     if (error instanceof AttemptEnds) return error.next;
+    if (batch.direct && lostToAnotherLoad(error)) {
+      // Another load inserted one of the keys this batch took for new: load it again, merging every row.
+      context.logger.info({ objects: files.map((file) => file.object.key), err: errorMessage(error) }, 'another load inserted a key of this batch first; loading the batch again with every row merged');
+      batch.direct = false;
+      return 'again';
+    }
     if (classify(error).stopsRun) {
       // Nothing of the batch was recorded: the next run loads every object of it.
       for (const file of files) setFailure(file, error);
@@ -269,7 +288,29 @@ async function attemptBatch(files: readonly FileLoad[], context: LoadContext, ba
     }
     if (!alone) return 'one by one';
     return await recordAlone(files[0]!, context, error);
+  } finally {
+    // Committed or rolled back: the keys this batch copied in are no longer another load's to avoid.
+    for (const release of releases) release();
   }
+}
+
+/**
+ * The first keys the target tables already have of the batch's records (read/stage-encoder.ts:
+ * the others are copied into the tables directly); undefined when the batch was handed out
+ * early, so that a key may be staged twice (all its rows are merged then).
+ */
+async function existingKeys(context: LoadContext, releases: Array<() => void>): Promise<Record<string, string[]> | undefined> {
+  const { keys, handedOut } = await context.parser.keys();
+  if (handedOut) return undefined;
+  const existing: Record<string, string[]> = {};
+  for (const [table, firstKeys] of Object.entries(keys)) {
+    const inTable = await existingFirstKeys(context.client, table, firstKeys);
+    // Keys another load of the run is copying in count as existing: their rows are merged.
+    const claim = context.newKeys.claim(table, firstKeys, inTable);
+    releases.push(claim.release);
+    existing[table] = claim.existing;
+  }
+  return existing;
 }
 
 /** Reads one object into the batch; its outcome, or its failure when it failed on its own. */
@@ -284,6 +325,7 @@ async function readFile(file: FileLoad, context: LoadContext, write: (chunk: Chu
         const request: ObjectRead = {
           path: file.local!.path,
           key: object.key,
+          modifiedMs: object.lastModified.getTime(),
           attempt: file.index,
           maxRejects: limits.maxRejectsPerObject,
           rejectThreshold: limits.rejectThreshold,

@@ -25,6 +25,7 @@ import { ParseThread } from '../read/parse-thread.ts';
 import { errorMessage, RunAbortedError } from './errors.ts';
 import { loadBatch, type FileResult } from './file.ts';
 import { batchesOf } from './batches.ts';
+import { NewKeys } from './new-keys.ts';
 import type { Plan } from './plan.ts';
 import { planSource } from './listing.ts';
 import { selectionFields, type Selection } from './selection.ts';
@@ -238,6 +239,7 @@ async function loadObjects(run: Run, plan: Plan): Promise<void> {
   const workers = Math.max(1, Math.min(settings.loadConcurrency, plan.load.length));
   const queue = batchesOf(plan.load, plan.reasons, workers);
   const inFlight = new Map<string, number>(); // rows read so far by each object in a load, for progress
+  const newKeys = new NewKeys(); // keys the loads are copying in directly (pipeline/new-keys.ts)
   const busy = new Set<pg.Client>(); // connections in a load, to cancel on a stop
   let stopped = false;
   const progress = setInterval(() => {
@@ -291,6 +293,7 @@ async function loadObjects(run: Run, plan: Plan): Promise<void> {
             },
             retry: { baseSeconds: settings.retryBaseSeconds, maxSeconds: settings.retryMaxSeconds },
             signal: run.signal,
+            newKeys,
             onStart: (object) => {
               inFlight.set(object.key, 0);
               run.observer?.started(object);

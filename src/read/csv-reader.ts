@@ -174,6 +174,7 @@ export class CsvReader {
   private ended = false;
   /** Line breaks inside the quoted fields of the record tokenized last. */
   private innerBreaks = 0;
+  private readonly record: { -readonly [K in keyof CsvRecord]: CsvRecord[K] } = { line: 0, lineCount: 0, start: 0, end: 0, atEndWithoutNewline: false, fields: this.fields };
 
   constructor(sink: RecordSink, options: CsvReaderOptions) {
     this.sink = sink;
@@ -273,28 +274,22 @@ export class CsvReader {
       const breaks = this.innerBreaks;
       const terminated = buf[next - 1] === lineByte;
       const line = this.posLine;
-      const advance = () => {
-        this.pos = next;
-        this.posLine = line + breaks + (terminated ? 1 : 0);
-      };
-      if (this.isBlank()) {
-        advance();
-        continue;
+      if (!this.isBlank()) {
+        // One record object for every record (valid during the sink's call only): no garbage per row.
+        const record = this.record;
+        record.line = line;
+        record.lineCount = breaks + 1;
+        record.start = this.base + start;
+        record.end = this.base + next;
+        record.atEndWithoutNewline = this.ended && next === this.len && !terminated;
+        if (this.sink.record(record) === true && breaks > 0) {
+          // The sink gave the record up: its first line is quarantined, the lines after it read again.
+          this.giveUpFirstLine(this.indexOfLineBreak(start, next) + 1, 'UNTERMINATED_QUOTE', RUNS_OVER_ROWS);
+          continue;
+        }
       }
-      const record: CsvRecord = {
-        line,
-        lineCount: breaks + 1,
-        start: this.base + start,
-        end: this.base + next,
-        atEndWithoutNewline: this.ended && next === this.len && !terminated,
-        fields: this.fields,
-      };
-      if (this.sink.record(record) === true && breaks > 0) {
-        // The sink gave the record up: its first line is quarantined, the lines after it read again.
-        this.giveUpFirstLine(this.indexOfLineBreak(start, next) + 1, 'UNTERMINATED_QUOTE', RUNS_OVER_ROWS);
-        continue;
-      }
-      advance();
+      this.pos = next;
+      this.posLine = line + breaks + (terminated ? 1 : 0);
     }
   }
 

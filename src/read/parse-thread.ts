@@ -18,8 +18,10 @@ import type { ReadExportOptions } from './export-reader.ts';
 export interface ObjectRead {
   /** The object as a local file. */
   path: string;
-  /** Its key, for messages. */
+  /** Its key (messages, and the source_object of rows copied into a target table directly). */
   key: string;
+  /** Its modification time in ms (the source_modified of rows copied into a target table directly). */
+  modifiedMs: number;
   /** The read attempt: its staging records carry it (etl_stage*.object_index). */
   attempt: number;
   /** More quarantined rows than this fail the object at once (RejectLimitError). */
@@ -62,14 +64,23 @@ export type ParseEvent =
 export type ToWorker =
   | { type: 'batch'; chunkBytes: number; holdBytes?: number }
   | ({ type: 'read' } & ObjectRead)
-  | { type: 'flush' }
+  | { type: 'keys' }
+  | { type: 'flush'; existing?: Record<string, string[]> }
   | { type: 'ack' };
+
+/** The first keys of the batch's records per table that takes rows directly (read/stage-encoder.ts, firstKeys). */
+export interface BatchKeys {
+  keys: Record<string, string[]>;
+  /** Records were handed out early (the batch was larger than the worker holds): none may be copied directly. */
+  handedOut: boolean;
+}
 
 export type FromWorker =
   | { type: 'chunk'; stage: string; bytes: ArrayBuffer; ordinals: Int32Array; attempts: Int32Array }
   | { type: 'progress'; rows: number }
   | { type: 'read'; counts: ReadCounts; encoding: Encoding | undefined; extras: string[] }
   | { type: 'failed'; name: string; message: string; code?: string; counts: ReadCounts; encoding: Encoding | undefined; extras: string[]; undone: boolean }
+  | ({ type: 'keys' } & BatchKeys)
   | { type: 'flushed' }
   | { type: 'crashed'; message: string };
 
@@ -90,7 +101,7 @@ export function workerHeapMb(maxRecordBytes: number): number {
 /** A small young generation: what a row makes dies young. */
 const YOUNG_GENERATION_MB = 8;
 
-type Pending = ParseEvent | { type: 'flushed' } | { type: 'crashed'; error: Error };
+type Pending = ParseEvent | ({ type: 'keys' } & BatchKeys) | { type: 'flushed' } | { type: 'crashed'; error: Error };
 
 export class ParseThread {
   private worker: Worker | undefined;
@@ -107,19 +118,32 @@ export class ParseThread {
   }
 
   /** Reads one object into the batch: chunks handed out early, then one 'read' or 'failed' event. */
-  read(object: ObjectRead): AsyncGenerator<ParseEvent> {
-    return this.exchange({ type: 'read', ...object }, (event) => event.type === 'read' || event.type === 'failed');
+  async *read(object: ObjectRead): AsyncGenerator<ParseEvent> {
+    for await (const event of this.exchange({ type: 'read', ...object }, (event) => event.type === 'read' || event.type === 'failed')) {
+      if (event.type !== 'keys') yield event;
+    }
   }
 
-  /** Hands out every record the batch holds, as chunks. */
-  async *flush(): AsyncGenerator<ChunkEvent> {
-    for await (const event of this.exchange({ type: 'flush' }, (event) => event.type === 'flushed')) {
+  /** The first keys of the batch's records, per table that takes rows of new keys directly. */
+  async keys(): Promise<BatchKeys> {
+    for await (const event of this.exchange({ type: 'keys' }, (event) => event.type === 'keys')) {
+      if (event.type === 'keys') return { keys: event.keys, handedOut: event.handedOut };
+    }
+    throw new Error('the parse worker ended without the keys');
+  }
+
+  /**
+   * Hands out every record the batch holds, as chunks; with `existing` (the first keys the target
+   * tables have), the records of other keys as rows of the target tables (read/stage-encoder.ts).
+   */
+  async *flush(existing?: Record<string, string[]>): AsyncGenerator<ChunkEvent> {
+    for await (const event of this.exchange({ type: 'flush', ...(existing ? { existing } : {}) }, (event) => event.type === 'flushed')) {
       if (event.type === 'chunk') yield event;
     }
   }
 
   /** Sends a request and yields what comes back up to the event that ends it (included, unless it is 'flushed'). */
-  private async *exchange(request: ToWorker, ends: (event: Pending) => boolean): AsyncGenerator<ParseEvent> {
+  private async *exchange(request: ToWorker, ends: (event: Pending) => boolean): AsyncGenerator<ParseEvent | ({ type: 'keys' } & BatchKeys)> {
     const worker = this.live();
     const events: Pending[] = [];
     let wake: (() => void) | undefined;

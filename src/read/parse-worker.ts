@@ -57,8 +57,11 @@ async function handle(message: Exclude<ToWorker, { type: 'ack' }>): Promise<void
       sent = 0;
       acknowledged = 0;
       return;
+    case 'keys':
+      send({ type: 'keys', keys: stage.firstKeys(), handedOut: stage.handedOutEarly });
+      return;
     case 'flush':
-      await handOut();
+      await handOut(message.existing);
       send({ type: 'flushed' });
       return;
     case 'read':
@@ -67,8 +70,8 @@ async function handle(message: Exclude<ToWorker, { type: 'ack' }>): Promise<void
 }
 
 /** Sends everything held, waiting while BATCHES_IN_FLIGHT chunks are not acknowledged. */
-async function handOut(): Promise<void> {
-  for (const chunk of stage.take()) await sendChunk(chunk);
+async function handOut(existing?: Record<string, string[]>): Promise<void> {
+  for (const chunk of stage.take(existing)) await sendChunk(chunk);
 }
 
 async function sendChunk(chunk: StagedChunk): Promise<void> {
@@ -83,7 +86,7 @@ async function readObject(request: ObjectRead): Promise<void> {
   let encoding: Encoding | undefined;
   let extras: string[] = [];
   let nextProgress = PROGRESS_ROWS;
-  stage.startObject(request.attempt);
+  stage.startObject(request.attempt, request.key, request.modifiedMs);
   const sink: ExportSink = {
     header(layout, detected) {
       encoding = detected;

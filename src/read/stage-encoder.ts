@@ -11,8 +11,13 @@
 // upsert less for Postgres. An object that fails is taken out again (undo()), unless what it
 // added was already handed out. Past `holdBytes` the records are handed out early (take()); a
 // key may then be staged twice, which the merge's DISTINCT ON settles, so memory stays bounded.
+//
+// At the batch's end, the records of keys the target tables do not have yet (pipeline/file.ts asks
+// them about firstKeys()) can be handed out as records of the target tables themselves: Postgres
+// then inserts them as COPY does, in bulk, instead of one upsert each (load/staging.ts,
+// DIRECT_TABLES).
 import { EXPORT_COLUMNS, type Kind } from '../model/export.ts';
-import { EXTRAS_COLUMNS, EXTRAS_STAGE, stageOf, stagedColumns } from '../load/staging.ts';
+import { DIRECT_TABLES, EXTRAS_COLUMNS, EXTRAS_STAGE, stageOf, stagedColumns } from '../load/staging.ts';
 import { TARGET_TABLES, valueIndex } from '../load/target-tables.ts';
 import type { Reject } from './export-reader.ts';
 import type { RowValues } from './row-shape.ts';
@@ -201,6 +206,18 @@ class Ints {
 
 /** Where a record's key starts: after its field count, line number and object index. */
 const KEY_START = 2 + 8 + 8;
+/** No first key (NULL): such a record is never taken as new. */
+const NULL_KEY = '\u0000';
+
+/** How take() splits a table's records into rows for the target itself and staging records. */
+interface DirectSplit {
+  /** The target table (its COPY in load/staging.ts: DIRECT_COPY_SQL). */
+  stage: string;
+  /** First keys the target table has already: their records are staged and merged. */
+  existing: ReadonlySet<string>;
+  /** Per read attempt, its source_object and source_modified fields, ready to copy. */
+  origins: ReadonlyMap<number, Buffer>;
+}
 
 /**
  * One staging table's records of the batch, and for a keyed table the latest record of each key:
@@ -331,48 +348,100 @@ class TableRecords {
     this.keys = 0;
   }
 
-  /** The records kept, in chunks of about `chunkBytes`. */
-  *take(chunkBytes: number): Generator<StagedChunk> {
+  /** The first key column's value of each record kept (NULL left out), each once. */
+  firstKeys(): string[] {
+    const keys = new Set<string>();
+    const buf = this.writer.buf;
+    for (let index = 0; index < this.count; index++) {
+      if (this.dropped[index]) continue;
+      const at = this.starts.data[index]! + KEY_START;
+      const length = buf.readInt32BE(at);
+      if (length >= 0) keys.add(buf.toString('latin1', at + 4, at + 4 + length));
+    }
+    return [...keys];
+  }
+
+  /**
+   * The records kept, in chunks of about `chunkBytes`. With `direct`, the records whose first key
+   * is not in `direct.existing` come first, as records of the target table itself (`direct.stage`:
+   * its source columns in place of line and object index), the others after them as staging records.
+   */
+  *take(chunkBytes: number, direct?: DirectSplit): Generator<StagedChunk> {
+    if (direct) {
+      const existing = new Uint8Array(this.count);
+      for (let index = 0; index < this.count; index++) if (!this.dropped[index] && direct.existing.has(this.firstKeyAt(index))) existing[index] = 1;
+      yield* this.takeWhere(chunkBytes, (index) => existing[index] === 0, direct);
+      yield* this.takeWhere(chunkBytes, (index) => existing[index] === 1);
+    } else yield* this.takeWhere(chunkBytes, () => true);
+  }
+
+  /** The first key of record `index` as firstKeys() gives it ('' standing for NULL, never new: no check can say so). */
+  private firstKeyAt(index: number): string {
+    const buf = this.writer.buf;
+    const at = this.starts.data[index]! + KEY_START;
+    const length = buf.readInt32BE(at);
+    return length < 0 ? NULL_KEY : buf.toString('latin1', at + 4, at + 4 + length);
+  }
+
+  private *takeWhere(chunkBytes: number, selected: (index: number) => boolean, direct?: DirectSplit): Generator<StagedChunk> {
     const count = this.count;
     const held = this.writer.buf;
     const end = this.writer.used;
     let chunk = (this.scratch ??= Buffer.allocUnsafe(chunkBytes * 2));
     let used = 0;
-    let ordinals: number[] = [];
-    let attempts: number[] = [];
+    let ordinals = new Ints(256);
+    let attempts = new Ints(256);
+    const stage = direct ? direct.stage : this.stage;
     for (let index = 0; index < count; index++) {
-      if (this.dropped[index]) continue;
+      if (this.dropped[index] || !selected(index)) continue;
       const start = this.starts.data[index]!;
       const stop = index + 1 < count ? this.starts.data[index + 1]! : end;
-      if (used + stop - start > chunk.length) {
-        const larger = Buffer.allocUnsafe(Math.max(chunk.length * 2, used + stop - start));
+      const attempt = this.attempts.data[index]!;
+      const origin = direct?.origins.get(attempt);
+      // A target's record drops the object index (8 bytes) for its origin fields.
+      const bytes = stop - start + (origin ? origin.length - 8 : 0);
+      if (used + bytes > chunk.length) {
+        const larger = Buffer.allocUnsafe(Math.max(chunk.length * 2, used + bytes));
         chunk.copy(larger, 0, 0, used);
         chunk = this.scratch = larger;
       }
-      held.copy(chunk, used, start, stop);
-      used += stop - start;
+      if (origin) {
+        // The target's record: one field more (source_line, source_object, source_modified in
+        // place of line_number and object_index), then the columns as staged.
+        chunk.writeInt16BE(held.readInt16BE(start) + 1, used);
+        held.copy(chunk, used + 2, start + 2, start + 10);
+        origin.copy(chunk, used + 10);
+        held.copy(chunk, used + 10 + origin.length, start + KEY_START, stop);
+        used += bytes;
+      } else {
+        held.copy(chunk, used, start, stop);
+        used += stop - start;
+      }
       ordinals.push(this.ordinals.data[index]!);
-      attempts.push(this.attempts.data[index]!);
+      attempts.push(attempt);
       if (used >= chunkBytes) {
-        yield this.chunk(chunk, used, ordinals, attempts);
+        yield this.chunk(stage, chunk, used, ordinals, attempts);
         used = 0;
-        ordinals = [];
-        attempts = [];
+        ordinals = new Ints(256);
+        attempts = new Ints(256);
       }
     }
-    if (used > 0) yield this.chunk(chunk, used, ordinals, attempts);
+    if (used > 0) yield this.chunk(stage, chunk, used, ordinals, attempts);
   }
 
   /** A chunk as a new ArrayBuffer of its own (transferred to the main thread). */
-  private chunk(chunk: Buffer, used: number, ordinals: number[], attempts: number[]): StagedChunk {
+  private chunk(stage: string, chunk: Buffer, used: number, ordinals: Ints, attempts: Ints): StagedChunk {
     const bytes = new ArrayBuffer(used);
     new Uint8Array(bytes).set(chunk.subarray(0, used));
-    return { stage: this.stage, bytes, ordinals: Int32Array.from(ordinals), attempts: Int32Array.from(attempts) };
+    return { stage, bytes, ordinals: ordinals.data.slice(0, ordinals.length), attempts: attempts.data.slice(0, attempts.length) };
   }
 }
 
 /** How one target table's staging record is made from a row. */
 interface TablePlan {
+  readonly name: string;
+  /** New keys of this table may be copied into it directly (DIRECT_TABLES). */
+  readonly direct: boolean;
   readonly records: TableRecords;
   /** Value positions of the staged columns (stagedColumns order: the key first), and their kinds. */
   readonly positions: readonly number[];
@@ -397,7 +466,11 @@ export class BatchStage {
   private replaced: number[][] = [];
   /** Records were handed out since the object started: it cannot be taken out again. */
   private handedOut = false;
+  /** Records were handed out before the end of the batch: a key may be staged twice. */
+  private handedOutInBatch = false;
   private attempt = 0;
+  /** Per read attempt: its source_object and source_modified as binary COPY fields. */
+  private readonly origins = new Map<number, Buffer>();
 
   constructor(chunkBytes = 256 * 1024) {
     this.chunkBytes = chunkBytes;
@@ -405,6 +478,8 @@ export class BatchStage {
     this.tables = TARGET_TABLES.map((table) => {
       const positions = stagedColumns(table).map(valueIndex);
       return {
+        name: table.name,
+        direct: DIRECT_TABLES.has(table.name),
         records: new TableRecords(stageOf(table), chunkBytes * 4, true),
         positions,
         kinds: positions.map((position) => KIND_CODE[EXPORT_COLUMNS[position]!.kind]),
@@ -422,9 +497,15 @@ export class BatchStage {
     return bytes;
   }
 
-  /** An object's read attempt starts: its records carry `attempt`. */
-  startObject(attempt: number): void {
+  /** Records were handed out before the batch's end (it was larger than the worker holds): a key may be staged twice. */
+  get handedOutEarly(): boolean {
+    return this.handedOutInBatch;
+  }
+
+  /** An object's read attempt starts: its records carry `attempt`; `key` and `modifiedMs` are what its rows in a target table record. */
+  startObject(attempt: number, key = '', modifiedMs = 0): void {
     this.attempt = attempt;
+    this.origins.set(attempt, originFields(key, modifiedMs));
     this.marks = this.tables.map((table) => table.records.count);
     this.extrasMark = this.extras.count;
     this.replaced = this.tables.map(() => []);
@@ -484,13 +565,29 @@ export class BatchStage {
     writer.text(reject.detail);
   }
 
-  /** Everything held, in chunks of about chunkBytes, etl_stage's first; none is held after. */
-  *take(): Generator<StagedChunk> {
-    this.handedOut = true;
+  /**
+   * The first keys of the records held, per table that can take rows of new keys directly
+   * (DIRECT_TABLES): what pipeline/file.ts asks the target tables about.
+   */
+  firstKeys(): Record<string, string[]> {
+    return Object.fromEntries(this.tables.filter((table) => table.direct).map((table) => [table.name, table.records.firstKeys()]));
+  }
+
+  /**
+   * Everything held, in chunks of about chunkBytes, etl_stage's first; none is held after. With
+   * `existing` (first keys per table that the target tables have), the records of the other keys of
+   * the DIRECT_TABLES come as records of the target tables themselves.
+   */
+  *take(existing?: Readonly<Record<string, readonly string[]>>): Generator<StagedChunk> {
+    if (!existing) {
+      this.handedOut = true;
+      this.handedOutInBatch = true;
+    }
     yield* this.extras.take(this.chunkBytes);
     this.extras.clear();
     for (const table of this.tables) {
-      yield* table.records.take(this.chunkBytes);
+      const split = existing && table.direct ? { stage: table.name, existing: new Set(existing[table.name] ?? []), origins: this.origins } : undefined;
+      yield* table.records.take(this.chunkBytes, split);
       table.records.clear();
     }
     this.marks = this.tables.map(() => 0);
@@ -504,6 +601,8 @@ export class BatchStage {
     for (const table of this.tables) table.records.clear();
     this.replaced = this.tables.map(() => []);
     this.handedOut = false;
+    this.handedOutInBatch = false;
+    this.origins.clear();
   }
 
   /** Starts an etl_stage record with room for `bytes` more. */
@@ -572,4 +671,21 @@ export class BatchStage {
     writer.used = w;
     return keyEnd;
   }
+}
+
+/** Seconds from 1970-01-01 to 2000-01-01, Postgres's epoch for timestamps. */
+const PG_EPOCH_MS = 946_684_800_000;
+
+/** source_object (the key as text) and source_modified (a timestamptz: microseconds since 2000) as binary COPY fields. */
+function originFields(key: string, modifiedMs: number): Buffer {
+  const keyBytes = Buffer.from(key, 'utf8');
+  const fields = Buffer.allocUnsafe(4 + keyBytes.length + 12);
+  fields.writeInt32BE(keyBytes.length, 0);
+  keyBytes.copy(fields, 4);
+  const micros = (modifiedMs - PG_EPOCH_MS) * 1000; // below 2^53 for any date a file system gives
+  const high = Math.floor(micros / TWO_32);
+  fields.writeInt32BE(8, 4 + keyBytes.length);
+  fields.writeInt32BE(high, 8 + keyBytes.length);
+  fields.writeUInt32BE(micros - high * TWO_32, 12 + keyBytes.length);
+  return fields;
 }
