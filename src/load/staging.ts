@@ -93,16 +93,29 @@ function directCopySql(table: TargetTable): string {
 }
 
 /**
- * Of `keys`, those the table has rows of as its first key column (one round trip; the index on
- * the key serves it). SQL from constants only: the table comes from TARGET_TABLES.
+ * Of `keys` (ids joined by commas: the first key columns are digits), those the table has rows of
+ * as its first key column, joined the same way: one round trip, and one value each way rather
+ * than an array of tens of thousands; the index on the key serves it. SQL from constants only:
+ * the table comes from TARGET_TABLES.
  */
-export async function existingFirstKeys(client: ClientBase, tableName: string, keys: readonly string[]): Promise<string[]> {
+export async function existingFirstKeys(client: ClientBase, tableName: string, keys: string): Promise<string> {
   const table = TARGET_TABLES.find((candidate) => candidate.name === tableName);
   if (!table || !DIRECT_TABLES.has(tableName)) throw new Error(`existingFirstKeys: ${tableName} takes no rows directly`);
-  if (keys.length === 0) return [];
+  if (keys === '') return '';
   const first = table.key[0]!;
-  const found = await client.query<{ key: string }>(`SELECT DISTINCT ${first} AS key FROM ${table.name} WHERE ${first} = ANY ($1::text[])`, [keys]);
-  return found.rows.map((row) => row.key);
+  const found = await client.query<{ keys: string | null }>(`SELECT string_agg(DISTINCT ${first}, ',') AS keys FROM ${table.name} WHERE ${first} = ANY (string_to_array($1, ','))`, [keys]);
+  return found.rows[0]?.keys ?? '';
+}
+
+/**
+ * The DIRECT_TABLES that have no row at all (asked when a run starts): for those, a key is new
+ * exactly when no load of the run had it before, and they need not be asked about keys
+ * (read/stage-encoder.ts, NewKeyClaims).
+ */
+export async function emptyDirectTables(client: ClientBase): Promise<string[]> {
+  const tables = [...DIRECT_TABLES];
+  const { rows } = await client.query<Record<string, boolean>>(`SELECT ${tables.map((table) => `NOT EXISTS (SELECT 1 FROM ${table}) AS ${table}`).join(', ')}`);
+  return tables.filter((table) => rows[0]![table] === true);
 }
 
 /** Whether an error of a COPY into a target table says another load inserted one of its new keys first. */

@@ -31,7 +31,6 @@ import { keepFailedAttempt, replaceWithStaged } from '../load/quarantine.ts';
 import { begin, commit, rollback } from '../load/transaction.ts';
 import type { LocalCopy, Source, SourceObject } from '../sources/source.ts';
 import { classify, errorMessage, RunAbortedError } from './errors.ts';
-import type { NewKeys } from './new-keys.ts';
 
 export interface FileLimits {
   rejectThreshold: number;
@@ -58,8 +57,11 @@ export interface LoadContext {
   onStart?: (object: SourceObject) => void;
   /** Rows of an object read so far, for progress. */
   onRows?: (object: SourceObject, rows: number) => void;
-  /** The new keys the run's loads are copying in directly (shared by the loads of the run). */
-  newKeys: NewKeys;
+  /**
+   * Target tables that were empty when the run started: a key of theirs is new exactly when no
+   * load of the run had it (read/stage-encoder.ts, NewKeyClaims), so they are not asked about keys.
+   */
+  emptyAtStart: readonly string[];
 }
 
 export interface FileResult extends FileOutcome {
@@ -222,13 +224,12 @@ async function attemptBatch(files: readonly FileLoad[], context: LoadContext, ba
     file.outcome = emptyOutcome();
     file.failure = undefined;
   }
-  const releases: Array<() => void> = [];
   try {
     await begin(client);
     await createStage(client);
     parser.startBatch(COPY_CHUNK_BYTES);
     for (const file of reading) await readFile(file, context, write, alone);
-    const existing = batch.direct ? await existingKeys(context, releases) : undefined;
+    const existing = await existingKeys(context, batch.direct);
     for await (const chunk of parser.flush(existing)) await write(chunk);
     await copies.end();
     const loaded = reading.filter((file) => file.failure === undefined);
@@ -290,26 +291,23 @@ async function attemptBatch(files: readonly FileLoad[], context: LoadContext, ba
     return await recordAlone(files[0]!, context, error);
   } finally {
     // Committed or rolled back: the keys this batch copied in are no longer another load's to avoid.
-    for (const release of releases) release();
+    parser.release();
   }
 }
 
 /**
  * The first keys the target tables already have of the batch's records (read/stage-encoder.ts:
- * the others are copied into the tables directly); undefined when the batch was handed out
- * early, so that a key may be staged twice (all its rows are merged then).
+ * the others are copied into the tables directly); undefined when every row is to be merged
+ * (`direct` false), or when the batch was handed out early, so that a key may be staged twice.
  */
-async function existingKeys(context: LoadContext, releases: Array<() => void>): Promise<Record<string, string[]> | undefined> {
-  const { keys, handedOut } = await context.parser.keys();
-  if (handedOut) return undefined;
-  const existing: Record<string, string[]> = {};
-  for (const [table, firstKeys] of Object.entries(keys)) {
-    const inTable = await existingFirstKeys(context.client, table, firstKeys);
-    // Keys another load of the run is copying in count as existing: their rows are merged.
-    const claim = context.newKeys.claim(table, firstKeys, inTable);
-    releases.push(claim.release);
-    existing[table] = claim.existing;
-  }
+async function existingKeys(context: LoadContext, direct: boolean): Promise<Record<string, string> | undefined> {
+  // The worker claims the keys for this load first (another load of the run then merges them),
+  // then the tables say which they have; the others are new and copied in. Merging everything
+  // (direct false), the keys are still claimed, so that later batches know them.
+  const { keys, handedOut } = await context.parser.keys(context.emptyAtStart);
+  if (handedOut || !direct) return undefined;
+  const existing: Record<string, string> = {};
+  for (const [table, firstKeys] of Object.entries(keys)) existing[table] = await existingFirstKeys(context.client, table, firstKeys);
   return existing;
 }
 

@@ -22,10 +22,11 @@ import type { Source, SourceObject } from '../sources/source.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { failSpan, rememberRunTrace, tracer } from '../telemetry/spans.ts';
 import { ParseThread } from '../read/parse-thread.ts';
+import { NewKeyClaims } from '../read/stage-encoder.ts';
+import { emptyDirectTables } from '../load/staging.ts';
 import { errorMessage, RunAbortedError } from './errors.ts';
 import { loadBatch, type FileResult } from './file.ts';
 import { batchesOf } from './batches.ts';
-import { NewKeys } from './new-keys.ts';
 import type { Plan } from './plan.ts';
 import { planSource } from './listing.ts';
 import { selectionFields, type Selection } from './selection.ts';
@@ -239,7 +240,10 @@ async function loadObjects(run: Run, plan: Plan): Promise<void> {
   const workers = Math.max(1, Math.min(settings.loadConcurrency, plan.load.length));
   const queue = batchesOf(plan.load, plan.reasons, workers);
   const inFlight = new Map<string, number>(); // rows read so far by each object in a load, for progress
-  const newKeys = new NewKeys(); // keys the loads are copying in directly (pipeline/new-keys.ts)
+  // The loads' claims on the new keys they copy in directly (read/stage-encoder.ts), and the
+  // tables that are empty now: for those, the claims alone say which keys are new.
+  const claims = NewKeyClaims.forRun(plan.load.reduce((sum, object) => sum + object.size, 0));
+  const emptyAtStart = plan.load.length > 0 ? await emptyDirectTables(run.client) : [];
   const busy = new Set<pg.Client>(); // connections in a load, to cancel on a stop
   let stopped = false;
   const progress = setInterval(() => {
@@ -266,7 +270,7 @@ async function loadObjects(run: Run, plan: Plan): Promise<void> {
     }
   };
   const worker = async () => {
-    const parser = new ParseThread(settings.limits.maxRecordBytes);
+    const parser = new ParseThread(settings.limits.maxRecordBytes, claims);
     let client: pg.Client | undefined;
     try {
       client = await connectDatabase(settings.databaseUrl, 'etl-load', settings.database, settings.databaseSchema);
@@ -293,7 +297,7 @@ async function loadObjects(run: Run, plan: Plan): Promise<void> {
             },
             retry: { baseSeconds: settings.retryBaseSeconds, maxSeconds: settings.retryMaxSeconds },
             signal: run.signal,
-            newKeys,
+            emptyAtStart,
             onStart: (object) => {
               inFlight.set(object.key, 0);
               run.observer?.started(object);

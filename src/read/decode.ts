@@ -165,6 +165,11 @@ class Utf8Census {
       return;
     }
     for (let i = 0; i < data.length; ) {
+      // ASCII, most of any export, without a call per byte.
+      if (data[i]! < 0x80) {
+        i++;
+        continue;
+      }
       const length = utf8SequenceLength(data, i);
       if (length > 1) this.multiByte++;
       else if (length === 0) this.invalid++;
@@ -234,11 +239,29 @@ export function encodeCp1252(text: string): Buffer {
   return bytes;
 }
 
+/** The UTF-8 bytes of each Windows-1252 byte from 0x80 up (two or three). */
+const CP1252_UTF8: readonly Buffer[] = Array.from({ length: 128 }, (_, low) => Buffer.from(CP1252_DECODER.decode(Uint8Array.of(0x80 + low)), 'utf8'));
+
+/** Windows-1252 bytes as UTF-8, byte by byte from a table (no string in between). */
+function cp1252ToUtf8(chunk: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(chunk.length * 3);
+  let w = 0;
+  for (let i = 0; i < chunk.length; i++) {
+    const byte = chunk[i]!;
+    if (byte < 0x80) out[w++] = byte;
+    else {
+      const utf8 = CP1252_UTF8[byte - 0x80]!;
+      for (let k = 0; k < utf8.length; k++) out[w++] = utf8[k]!;
+    }
+  }
+  return out.subarray(0, w);
+}
+
 /** UTF-8 bytes of the content, BOM dropped, Windows-1252 transcoded. */
 export async function* utf8Content(content: AsyncIterable<Buffer>, encoding: Encoding): AsyncGenerator<Buffer> {
   // The first bytes are held until there are 3 of them: a BOM may straddle the first chunks.
   let head: Buffer | undefined = Buffer.alloc(0);
-  const decoder = encoding === 'windows-1252' ? new TextDecoder('windows-1252') : undefined;
+  const transcode = encoding === 'windows-1252' ? cp1252ToUtf8 : undefined;
   for await (let chunk of content) {
     if (head !== undefined) {
       head = Buffer.concat([head, chunk]);
@@ -247,7 +270,7 @@ export async function* utf8Content(content: AsyncIterable<Buffer>, encoding: Enc
       head = undefined;
     }
     if (chunk.length === 0) continue;
-    yield decoder ? Buffer.from(decoder.decode(chunk, { stream: true }), 'utf8') : chunk;
+    yield transcode ? transcode(chunk) : chunk;
   }
-  if (head !== undefined && head.length > 0) yield decoder ? Buffer.from(decoder.decode(head), 'utf8') : head;
+  if (head !== undefined && head.length > 0) yield transcode ? transcode(head) : head;
 }

@@ -13,6 +13,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Encoding } from './decode.ts';
 import type { ReadExportOptions } from './export-reader.ts';
+import { NewKeyClaims } from './stage-encoder.ts';
 
 /** One object to read into the batch. */
 export interface ObjectRead {
@@ -64,13 +65,18 @@ export type ParseEvent =
 export type ToWorker =
   | { type: 'batch'; chunkBytes: number; holdBytes?: number }
   | ({ type: 'read' } & ObjectRead)
-  | { type: 'keys' }
-  | { type: 'flush'; existing?: Record<string, string[]> }
+  | { type: 'keys'; sticky: string[] }
+  | { type: 'flush'; existing?: Record<string, string> }
+  | { type: 'release' }
   | { type: 'ack' };
 
-/** The first keys of the batch's records per table that takes rows directly (read/stage-encoder.ts, firstKeys). */
+/**
+ * The first keys of the batch's records per table that takes rows directly, joined by commas
+ * (read/stage-encoder.ts, firstKeys): only those this load claimed; a key another load of the run
+ * claimed is merged, not asked about.
+ */
 export interface BatchKeys {
-  keys: Record<string, string[]>;
+  keys: Record<string, string>;
   /** Records were handed out early (the batch was larger than the worker holds): none may be copied directly. */
   handedOut: boolean;
 }
@@ -85,6 +91,8 @@ export type FromWorker =
   | { type: 'crashed'; message: string };
 
 export const BATCHES_IN_FLIGHT = 2;
+
+
 
 // The worker runs the same kind of file as this one: .ts from the sources (Node strips the types),
 // .js from dist/.
@@ -107,9 +115,15 @@ export class ParseThread {
   private worker: Worker | undefined;
   private readonly heapMb: number | undefined;
 
-  /** `maxRecordBytes` sizes the worker's heap limit (workerHeapMb); without it, V8's default. */
-  constructor(maxRecordBytes?: number) {
+  private readonly claims: NewKeyClaims;
+
+  /**
+   * `maxRecordBytes` sizes the worker's heap limit (workerHeapMb); without it, V8's default.
+   * `claims` are the run's claims on new keys, shared by its parse threads.
+   */
+  constructor(maxRecordBytes?: number, claims: NewKeyClaims = NewKeyClaims.forRun(0)) {
     this.heapMb = maxRecordBytes === undefined ? undefined : workerHeapMb(maxRecordBytes);
+    this.claims = claims;
   }
 
   /** A new batch: the worker drops whatever it held. */
@@ -124,9 +138,13 @@ export class ParseThread {
     }
   }
 
-  /** The first keys of the batch's records, per table that takes rows of new keys directly. */
-  async keys(): Promise<BatchKeys> {
-    for await (const event of this.exchange({ type: 'keys' }, (event) => event.type === 'keys')) {
+  /**
+   * The first keys of the batch's records, per table that takes rows of new keys directly, claimed
+   * for this load; for the `sticky` tables (empty when the run started) none: their claims say
+   * which keys are new, for the rest of the run.
+   */
+  async keys(sticky: readonly string[]): Promise<BatchKeys> {
+    for await (const event of this.exchange({ type: 'keys', sticky: [...sticky] }, (event) => event.type === 'keys')) {
       if (event.type === 'keys') return { keys: event.keys, handedOut: event.handedOut };
     }
     throw new Error('the parse worker ended without the keys');
@@ -136,7 +154,7 @@ export class ParseThread {
    * Hands out every record the batch holds, as chunks; with `existing` (the first keys the target
    * tables have), the records of other keys as rows of the target tables (read/stage-encoder.ts).
    */
-  async *flush(existing?: Record<string, string[]>): AsyncGenerator<ChunkEvent> {
+  async *flush(existing?: Record<string, string>): AsyncGenerator<ChunkEvent> {
     for await (const event of this.exchange({ type: 'flush', ...(existing ? { existing } : {}) }, (event) => event.type === 'flushed')) {
       if (event.type === 'chunk') yield event;
     }
@@ -195,13 +213,21 @@ export class ParseThread {
     }
   }
 
+  /** The batch committed or rolled back: its claims on new keys go (other loads may take them now). */
+  release(): void {
+    this.worker?.postMessage({ type: 'release' } satisfies ToWorker);
+  }
+
   private live(): Worker {
     return (this.worker ??= this.spawn());
   }
 
   /** A worker that dies is forgotten, so the next request starts a new one instead of waiting on it. */
   private spawn(): Worker {
-    const worker = new Worker(WORKER_URL, this.heapMb === undefined ? {} : { resourceLimits: { maxOldGenerationSizeMb: this.heapMb, maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
+    const worker = new Worker(WORKER_URL, {
+      workerData: { claims: this.claims.buffers },
+      ...(this.heapMb === undefined ? {} : { resourceLimits: { maxOldGenerationSizeMb: this.heapMb, maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } }),
+    });
     worker.once('exit', () => {
       if (this.worker === worker) this.worker = undefined;
     });

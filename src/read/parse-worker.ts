@@ -2,16 +2,18 @@
 // local file (read/export-reader.ts) into the staging records of the batch (read/stage-encoder.ts)
 // and hands them out as binary COPY chunks. An object that fails is taken out of the batch again
 // where it can be (its rejects stay: they explain the failure).
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { createReadStream } from 'node:fs';
 import type { Encoding } from './decode.ts';
 import { readExportInto, type ExportSink } from './export-reader.ts';
-import { BatchStage, type StagedChunk } from './stage-encoder.ts';
+import { BatchStage, NewKeyClaims, type StagedChunk } from './stage-encoder.ts';
 import { RejectThresholdError } from '../pipeline/errors.ts';
 import { BATCHES_IN_FLIGHT, type FromWorker, type ObjectRead, type ReadCounts, type ToWorker } from './parse-thread.ts';
 
 const port = parentPort;
 if (!port) throw new Error('parse-worker.ts runs as a worker thread (see parse-thread.ts)');
+/** The run's claims on new keys, shared with its other parse threads. */
+const claims = new NewKeyClaims((workerData as { claims: NewKeyClaims['buffers'] }).claims);
 
 const send = (message: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
 const READ_CHUNK_BYTES = 256 * 1024;
@@ -51,6 +53,7 @@ port.on('message', (message: ToWorker) => {
 async function handle(message: Exclude<ToWorker, { type: 'ack' }>): Promise<void> {
   switch (message.type) {
     case 'batch':
+      stage.release();
       if (stage.chunkBytes !== message.chunkBytes) stage = new BatchStage(message.chunkBytes);
       stage.clear();
       holdBytes = message.holdBytes ?? HOLD_BYTES;
@@ -58,7 +61,10 @@ async function handle(message: Exclude<ToWorker, { type: 'ack' }>): Promise<void
       acknowledged = 0;
       return;
     case 'keys':
-      send({ type: 'keys', keys: stage.firstKeys(), handedOut: stage.handedOutEarly });
+      send({ type: 'keys', keys: stage.handedOutEarly ? {} : stage.firstKeys(claims, new Set(message.sticky)), handedOut: stage.handedOutEarly });
+      return;
+    case 'release':
+      stage.release();
       return;
     case 'flush':
       await handOut(message.existing);
@@ -70,7 +76,7 @@ async function handle(message: Exclude<ToWorker, { type: 'ack' }>): Promise<void
 }
 
 /** Sends everything held, waiting while BATCHES_IN_FLIGHT chunks are not acknowledged. */
-async function handOut(existing?: Record<string, string[]>): Promise<void> {
+async function handOut(existing?: Record<string, string>): Promise<void> {
   for (const chunk of stage.take(existing)) await sendChunk(chunk);
 }
 

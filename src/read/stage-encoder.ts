@@ -206,17 +206,73 @@ class Ints {
 
 /** Where a record's key starts: after its field count, line number and object index. */
 const KEY_START = 2 + 8 + 8;
-/** No first key (NULL): such a record is never taken as new. */
-const NULL_KEY = '\u0000';
 
 /** How take() splits a table's records into rows for the target itself and staging records. */
 interface DirectSplit {
-  /** The target table (its COPY in load/staging.ts: DIRECT_COPY_SQL). */
+  /** The target table (its COPY in load/staging.ts: COPY_SQL). */
   stage: string;
-  /** First keys the target table has already: their records are staged and merged. */
-  existing: ReadonlySet<string>;
   /** Per read attempt, its source_object and source_modified fields, ready to copy. */
   origins: ReadonlyMap<number, Buffer>;
+}
+
+/**
+ * Claims on new first keys, shared by the parse workers of a run, so that two loads never both
+ * copy the same key in (the second COPY would fail on it). Two kinds, by a slot of the key's hash:
+ * - for a table that had rows when the run started, a byte counter per slot: a key one load
+ *   claimed is not new to another until the first releases it (after its commit; by then the
+ *   table answers for it);
+ * - for a table that was empty then, a bit per slot, never released: a key is new exactly when no
+ *   load of the run had it before, and the table need not be asked at all.
+ * Two keys sharing a slot only make the second merge its rows: correct, merely slower (about 2%
+ * of the keys of two loads' batches share a counter; the bits are sized by the run's bytes).
+ */
+export class NewKeyClaims {
+  static readonly COUNTERS = 1 << 24;
+  readonly buffers: { counters: SharedArrayBuffer; loaded: SharedArrayBuffer };
+  private readonly counters: Uint8Array;
+  private readonly loaded: Int32Array;
+
+  constructor(buffers: { counters: SharedArrayBuffer; loaded: SharedArrayBuffer }) {
+    this.buffers = buffers;
+    this.counters = new Uint8Array(buffers.counters);
+    this.loaded = new Int32Array(buffers.loaded);
+  }
+
+  /** Claims for a run of about `bytes` of exports. */
+  static forRun(bytes: number): NewKeyClaims {
+    let bits = 1 << 24;
+    while (bits < bytes / 16 && bits < 2 ** 28) bits *= 2;
+    return new NewKeyClaims({ counters: new SharedArrayBuffer(NewKeyClaims.COUNTERS), loaded: new SharedArrayBuffer(bits / 8) });
+  }
+
+  /** Whether the last claim() was the first on its slot (no other load holds it). */
+  claimedFirst = false;
+
+  /** Takes the counter of a (mixed) hash; returns its slot (for release()), and sets claimedFirst. */
+  claim(mixed: number): number {
+    const slot = (mixed >>> 8) & (NewKeyClaims.COUNTERS - 1);
+    this.claimedFirst = Atomics.add(this.counters, slot, 1) === 0;
+    return slot;
+  }
+
+  release(slot: number): void {
+    Atomics.sub(this.counters, slot, 1);
+  }
+
+  /** Marks a (mixed) hash loaded for the rest of the run; whether it was marked before. */
+  loadedBefore(mixed: number): boolean {
+    const bit = (mixed >>> 0) % (this.loaded.length * 32);
+    const mask = 1 << (bit & 31);
+    return (Atomics.or(this.loaded, bit >>> 5, mask) & mask) !== 0;
+  }
+}
+
+function hashBytes(buf: Buffer, start: number, end: number): number {
+  // A key's first 48 bytes decide its hash: long keys (a note's text) differ early; sameKey() compares them whole.
+  const stop = Math.min(end, start + 48);
+  let hash = 0x811c9dc5 ^ (end - start);
+  for (let i = start; i < stop; i++) hash = Math.imul(hash ^ buf[i]!, 0x01000193);
+  return hash ^ (hash >>> 15);
 }
 
 /**
@@ -271,10 +327,7 @@ class TableRecords {
   keep(keyEnd: number): number {
     const index = this.count - 1;
     const buf = this.writer.buf;
-    const start = this.starts.data[index]! + KEY_START;
-    let hash = 0x811c9dc5;
-    for (let i = start; i < keyEnd; i++) hash = Math.imul(hash ^ buf[i]!, 0x01000193);
-    hash ^= hash >>> 15;
+    const hash = hashBytes(buf, this.starts.data[index]! + KEY_START, keyEnd);
     this.keyEnds.push(keyEnd);
     this.hashes.push(hash);
     const mask = this.slots.length - 1;
@@ -348,39 +401,135 @@ class TableRecords {
     this.keys = 0;
   }
 
-  /** The first key column's value of each record kept (NULL left out), each once. */
-  firstKeys(): string[] {
-    const keys = new Set<string>();
+  // First-key groups of the kept records (firstKeys()): per record its group (-1: NULL), per group
+  // one record of it, its hash, and whether the target table has it (or another load claimed it).
+  private groupOf = new Int32Array(0);
+  private groupRecord = new Int32Array(0);
+  private groupHash = new Int32Array(0);
+  private groupExisting = new Uint8Array(0);
+  private groupSlots = new Int32Array(0);
+
+  /** Where record `index`'s first key starts (after its length), or -1 for NULL; its length is at the four bytes before. */
+  private firstKeyStart(index: number): number {
     const buf = this.writer.buf;
-    for (let index = 0; index < this.count; index++) {
-      if (this.dropped[index]) continue;
-      const at = this.starts.data[index]! + KEY_START;
-      const length = buf.readInt32BE(at);
-      if (length >= 0) keys.add(buf.toString('latin1', at + 4, at + 4 + length));
-    }
-    return [...keys];
+    const at = this.starts.data[index]! + KEY_START;
+    return buf[at] === 0xff ? -1 : at + 4;
+  }
+
+  private firstKeyLength(start: number): number {
+    const buf = this.writer.buf;
+    return ((buf[start - 4]! << 24) | (buf[start - 3]! << 16) | (buf[start - 2]! << 8) | buf[start - 1]!) >>> 0;
   }
 
   /**
-   * The records kept, in chunks of about `chunkBytes`. With `direct`, the records whose first key
-   * is not in `direct.existing` come first, as records of the target table itself (`direct.stage`:
-   * its source columns in place of line and object index), the others after them as staging records.
+   * The first keys of the records kept, each once, joined by commas (ids: no comma in them), and
+   * claimed in `claims` for this load (`salt` tells the tables apart); a key another load holds a
+   * claim on counts as existing. Returns the claimed keys (to ask the target table about) and
+   * the claim slots taken (to release).
+   */
+  firstKeys(claims: NewKeyClaims, salt: number, sticky: boolean): { keys: string; slots: number[] } {
+    const count = this.count;
+    const buf = this.writer.buf;
+    const groupOf = (this.groupOf = new Int32Array(count).fill(-1));
+    const groupRecord = new Int32Array(count);
+    const groupHash = new Int32Array(count);
+    let groups = 0;
+    let size = 1 << 12;
+    while (size < count * 2) size <<= 1;
+    const slots = new Int32Array(size).fill(-1);
+    const mask = size - 1;
+    for (let index = 0; index < count; index++) {
+      if (this.dropped[index]) continue;
+      const start = this.firstKeyStart(index);
+      if (start < 0) continue;
+      const length = this.firstKeyLength(start);
+      const hash = hashBytes(buf, start, start + length);
+      for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
+        const group = slots[slot]!;
+        if (group === -1) {
+          slots[slot] = groups;
+          groupOf[index] = groups;
+          groupRecord[groups] = index;
+          groupHash[groups] = hash;
+          groups++;
+          break;
+        }
+        if (groupHash[group] !== hash) continue;
+        const other = this.firstKeyStart(groupRecord[group]!);
+        if (this.firstKeyLength(other) !== length) continue;
+        let same = true;
+        for (let i = 0; i < length; i++) {
+          if (buf[start + i] !== buf[other + i]) {
+            same = false;
+            break;
+          }
+        }
+        if (same) {
+          groupOf[index] = group;
+          break;
+        }
+      }
+    }
+    this.groupRecord = groupRecord.subarray(0, groups);
+    this.groupHash = groupHash.subarray(0, groups);
+    this.groupSlots = slots;
+    this.groupExisting = new Uint8Array(groups);
+    const claimed: number[] = [];
+    const keys: string[] = [];
+    for (let group = 0; group < groups; group++) {
+      // Salted by the table (a task number is a key of tasks and the first key of parts), and mixed
+      // otherwise than the key tables' slots: keys that share a slot there need not here.
+      const mixed = Math.imul(groupHash[group]! ^ salt, 0x9e3779b1);
+      if (sticky) {
+        // The table was empty when the run started: a key is new unless a load of this run has it.
+        if (claims.loadedBefore(mixed)) this.groupExisting[group] = 1;
+        continue;
+      }
+      claimed.push(claims.claim(mixed));
+      if (!claims.claimedFirst) {
+        this.groupExisting[group] = 1;
+        continue;
+      }
+      const start = this.firstKeyStart(groupRecord[group]!);
+      keys.push(buf.toString('latin1', start, start + this.firstKeyLength(start)));
+    }
+    return { keys: keys.join(','), slots: claimed };
+  }
+
+  /** Marks the first keys (joined by commas) that the target table has: their records are merged. */
+  markExisting(keys: string): void {
+    if (keys === '') return;
+    const buf = this.writer.buf;
+    const mask = this.groupSlots.length - 1;
+    for (const key of keys.split(',')) {
+      const bytes = Buffer.from(key, 'latin1');
+      const hash = hashBytes(bytes, 0, bytes.length);
+      for (let slot = hash & mask; this.groupSlots[slot] !== -1; slot = (slot + 1) & mask) {
+        const group = this.groupSlots[slot]!;
+        const start = this.firstKeyStart(this.groupRecord[group]!);
+        if (this.groupHash[group] === hash && bytes.compare(buf, start, start + this.firstKeyLength(start)) === 0) {
+          this.groupExisting[group] = 1;
+          break;
+        }
+      }
+    }
+  }
+
+  /**
+   * The records kept, in chunks of about `chunkBytes`. With `direct` (after firstKeys() and
+   * markExisting()), the records of new first keys come first, as records of the target table
+   * itself (`direct.stage`: its source columns in place of line and object index), the others
+   * after them as staging records.
    */
   *take(chunkBytes: number, direct?: DirectSplit): Generator<StagedChunk> {
     if (direct) {
-      const existing = new Uint8Array(this.count);
-      for (let index = 0; index < this.count; index++) if (!this.dropped[index] && direct.existing.has(this.firstKeyAt(index))) existing[index] = 1;
-      yield* this.takeWhere(chunkBytes, (index) => existing[index] === 0, direct);
-      yield* this.takeWhere(chunkBytes, (index) => existing[index] === 1);
+      const isNew = (index: number) => {
+        const group = this.groupOf[index]!;
+        return group !== -1 && this.groupExisting[group] === 0;
+      };
+      yield* this.takeWhere(chunkBytes, isNew, direct);
+      yield* this.takeWhere(chunkBytes, (index) => !isNew(index));
     } else yield* this.takeWhere(chunkBytes, () => true);
-  }
-
-  /** The first key of record `index` as firstKeys() gives it ('' standing for NULL, never new: no check can say so). */
-  private firstKeyAt(index: number): string {
-    const buf = this.writer.buf;
-    const at = this.starts.data[index]! + KEY_START;
-    const length = buf.readInt32BE(at);
-    return length < 0 ? NULL_KEY : buf.toString('latin1', at + 4, at + 4 + length);
   }
 
   private *takeWhere(chunkBytes: number, selected: (index: number) => boolean, direct?: DirectSplit): Generator<StagedChunk> {
@@ -471,6 +620,9 @@ export class BatchStage {
   private attempt = 0;
   /** Per read attempt: its source_object and source_modified as binary COPY fields. */
   private readonly origins = new Map<number, Buffer>();
+  /** The claim slots firstKeys() took, and where. */
+  private claimed: number[] = [];
+  private claims: NewKeyClaims | undefined;
 
   constructor(chunkBytes = 256 * 1024) {
     this.chunkBytes = chunkBytes;
@@ -567,18 +719,36 @@ export class BatchStage {
 
   /**
    * The first keys of the records held, per table that can take rows of new keys directly
-   * (DIRECT_TABLES): what pipeline/file.ts asks the target tables about.
+   * (DIRECT_TABLES), claimed in `claims` for this load (joined by commas): what pipeline/file.ts
+   * asks the target tables about. The claims are this batch's until release().
    */
-  firstKeys(): Record<string, string[]> {
-    return Object.fromEntries(this.tables.filter((table) => table.direct).map((table) => [table.name, table.records.firstKeys()]));
+  firstKeys(claims: NewKeyClaims, sticky: ReadonlySet<string>): Record<string, string> {
+    const keys: Record<string, string> = {};
+    for (const [index, table] of this.tables.entries()) {
+      if (!table.direct) continue;
+      const found = table.records.firstKeys(claims, Math.imul(index + 1, 0x27d4eb2f), sticky.has(table.name));
+      if (!sticky.has(table.name)) keys[table.name] = found.keys;
+      for (const slot of found.slots) this.claimed.push(slot);
+    }
+    this.claims = claims;
+    return keys;
+  }
+
+  /** Gives up the counter claims of firstKeys() (the batch committed or rolled back). */
+  release(): void {
+    const claims = this.claims;
+    if (claims) for (const slot of this.claimed) claims.release(slot);
+    this.claimed = [];
+    this.claims = undefined;
   }
 
   /**
    * Everything held, in chunks of about chunkBytes, etl_stage's first; none is held after. With
-   * `existing` (first keys per table that the target tables have), the records of the other keys of
-   * the DIRECT_TABLES come as records of the target tables themselves.
+   * `existing` (after firstKeys(): per table, the first keys the target table has, joined by
+   * commas), the records of the other keys of the DIRECT_TABLES come as records of the target
+   * tables themselves.
    */
-  *take(existing?: Readonly<Record<string, readonly string[]>>): Generator<StagedChunk> {
+  *take(existing?: Readonly<Record<string, string>>): Generator<StagedChunk> {
     if (!existing) {
       this.handedOut = true;
       this.handedOutInBatch = true;
@@ -586,7 +756,11 @@ export class BatchStage {
     yield* this.extras.take(this.chunkBytes);
     this.extras.clear();
     for (const table of this.tables) {
-      const split = existing && table.direct ? { stage: table.name, existing: new Set(existing[table.name] ?? []), origins: this.origins } : undefined;
+      let split: DirectSplit | undefined;
+      if (existing && table.direct) {
+        table.records.markExisting(existing[table.name] ?? '');
+        split = { stage: table.name, origins: this.origins };
+      }
       yield* table.records.take(this.chunkBytes, split);
       table.records.clear();
     }
