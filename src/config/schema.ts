@@ -106,7 +106,7 @@ export const configSchema = {
     env: 'ETL_SPOOL_MAX_BYTES',
   },
   load_concurrency: {
-    doc: 'Objects loaded at the same time, each on its own database connection and parsing thread (parsing one while Postgres merges another).',
+    doc: 'Batches of objects loaded at the same time, each on its own database connection and parsing thread (reading one while Postgres merges another).',
     format: 'nat',
     default: 2,
     env: 'ETL_LOAD_CONCURRENCY',

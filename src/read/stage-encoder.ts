@@ -204,6 +204,9 @@ class Ints {
   }
 }
 
+/** keep(): the record was written over the earlier one of its key. */
+const REWRITTEN = -2;
+
 /** Where a record's key starts: after its field count, line number and object index. */
 const KEY_START = 2 + 8 + 8;
 
@@ -324,10 +327,11 @@ class TableRecords {
    * The record just written, whose key fields end at `keyEnd`, is the latest of its key: returns
    * the record it replaces (now dropped), or -1 for a new key.
    */
-  keep(keyEnd: number): number {
+  keep(keyEnd: number, firstOfObject: number): number {
     const index = this.count - 1;
     const buf = this.writer.buf;
-    const hash = hashBytes(buf, this.starts.data[index]! + KEY_START, keyEnd);
+    const start = this.starts.data[index]!;
+    const hash = hashBytes(buf, start + KEY_START, keyEnd);
     this.keyEnds.push(keyEnd);
     this.hashes.push(hash);
     const mask = this.slots.length - 1;
@@ -339,11 +343,32 @@ class TableRecords {
         return -1;
       }
       if (this.hashes.data[other] === hash && this.sameKey(other, index)) {
+        const otherStart = this.starts.data[other]!;
+        const length = this.writer.used - start;
+        if (other >= firstOfObject && this.starts.data[other + 1]! - otherStart === length) {
+          // A repeat of a key in the same object, as long as its record (a customer on every row
+          // of its service requests): written over the earlier one, so the batch holds one.
+          buf.copy(buf, otherStart, start, this.writer.used);
+          this.ordinals.data[other] = this.ordinals.data[index]!;
+          this.pop();
+          return REWRITTEN;
+        }
         this.slots[slot] = index;
         this.dropped[other] = 1;
         return other;
       }
     }
+  }
+
+  /** Takes back the record just added (written over an earlier one instead). */
+  private pop(): void {
+    const index = this.count - 1;
+    this.writer.used = this.starts.data[index]!;
+    this.starts.length = index;
+    this.ordinals.length = index;
+    this.attempts.length = index;
+    this.keyEnds.length = index;
+    this.hashes.length = index;
   }
 
   private sameKey(a: number, b: number): boolean {
@@ -688,8 +713,8 @@ export class BatchStage {
       const { records } = table;
       records.begin(ordinal, this.attempt);
       const keyEnd = this.write(records.writer, line, values, table);
-      const replaced = records.keep(keyEnd);
-      if (replaced !== -1 && replaced < this.marks[t]!) this.replaced[t]!.push(replaced);
+      const replaced = records.keep(keyEnd, this.marks[t]!);
+      if (replaced >= 0 && replaced < this.marks[t]!) this.replaced[t]!.push(replaced);
     }
     if (values.issues.length > 0) {
       for (const issue of values.issues) {
