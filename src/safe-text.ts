@@ -17,3 +17,15 @@ export function asciiText(text: string): string {
   }
   return out;
 }
+
+/**
+ * A list as a log line, a span or a ledger message may hold it: at most `items` entries, each cut
+ * to `chars` characters, and a last entry saying how many more there were, so that no object
+ * (a header of thousands of names, a name of a megabyte) makes one line larger than a few kilobytes.
+ */
+export function boundedList(values: readonly string[], items = 20, chars = 100): string[] {
+  const cut = (value: string) => (value.length > chars ? `${value.slice(0, chars)}… (${value.length} characters)` : value);
+  const shown = values.slice(0, items).map(cut);
+  if (values.length > items) shown.push(`… and ${values.length - items} more`);
+  return shown;
+}

@@ -67,7 +67,7 @@ async function onMainThread(bodies: Buffer[], chunkSize = Infinity, options: Rea
     const counts: ReadCounts = { rows: 0, rejects: 0, repaired: 0, issues: 0 };
     let encoding: string | undefined;
     const sink: ExportSink = {
-      header: (_layout, detected) => (encoding = detected),
+      header: (_layout, detected) => (encoding = detected.encoding),
       row: (ordinal, line, values) => {
         counts.rows++;
         if (values.repairedColumn !== undefined) counts.repaired++;
@@ -103,7 +103,7 @@ async function onWorker(parser: ParseThread, requests: ObjectRead[], holdBytes?:
         collect([event], staged);
       } else if (event.type === 'read' || event.type === 'failed') {
         staged.counts.push(event.counts);
-        staged.encodings.push(event.encoding);
+        staged.encodings.push(event.format?.encoding);
         if (event.type === 'failed') failure = { name: event.error.name, message: event.error.message, code: (event.error as { code?: string }).code, undone: event.undone };
       }
     }

@@ -3,6 +3,7 @@ import { SELECTION_HELP, SELECTION_OPTIONS, selectionFrom } from './selection-ar
 import type { Selection } from '../pipeline/selection.ts';
 import { runPipeline, type RunSummary } from '../pipeline/run.ts';
 import { summaryTable } from './run-view.ts';
+import { boundedList } from '../safe-text.ts';
 import { sendRunMetrics } from '../telemetry/metrics.ts';
 import { EXIT, type CommandContext } from './context.ts';
 
@@ -25,6 +26,9 @@ export async function runCommand(context: CommandContext): Promise<number> {
   const { values } = parseCommandArgs('run', context.args, { quiet: { type: 'boolean', default: false }, ...SELECTION_OPTIONS });
   return runAndReport(context, selectionFrom('run', values));
 }
+
+/** Failed objects named in the closing log line. */
+const FAILED_IN_LOG_LINE = 10;
 
 /** A run (etl run, etl reload), its summary for people or as a log line, its metrics and exit code. */
 export async function runAndReport(context: CommandContext, selection: Selection): Promise<number> {
@@ -52,7 +56,9 @@ export async function runAndReport(context: CommandContext, selection: Selection
           rows,
           rows_per_second: summary.rows_per_second,
           duration_seconds: summary.duration_seconds,
-          failed_files: summary.failed_files,
+          // The first ones (the summary file and failed_files_log.json hold them all): one line stays small.
+          failed_files: summary.failed_files.slice(0, FAILED_IN_LOG_LINE).map((failed) => ({ ...failed, key: boundedList([failed.key])[0]!, message: boundedList([failed.message], 1, 300)[0]! })),
+          ...(summary.failed_files.length > FAILED_IN_LOG_LINE ? { failed_files_more: summary.failed_files.length - FAILED_IN_LOG_LINE } : {}),
           trace_id: summary.trace_id,
           summary_file: summary.summary_file,
         },

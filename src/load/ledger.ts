@@ -34,6 +34,9 @@ export interface FileOutcome {
   /** For a failed object (default backoff). A deterministic failure waits for the object to change. */
   retry?: RetryRule;
   encoding?: string;
+  /** How the object's fields and lines are separated (read/dialect.ts): `,` `;` `tab` `|`, `LF` or `CR`. */
+  delimiter?: string;
+  lineBreak?: string;
   rowsRead: number;
   rowsLoaded: number;
   rowsQuarantined: number;
@@ -90,15 +93,16 @@ export async function recordFile(
   await client.query(
     `INSERT INTO etl_files AS f (object_key, version, size, last_modified, status, error_class, error_message, encoding,
        rows_read, rows_loaded, rows_quarantined, values_recorded, rows_repaired, extra_columns, attempts, next_attempt_at,
-       retry_requested, run_id, trace_id, loaded_at, updated_at, loaded_version)
+       retry_requested, run_id, trace_id, loaded_at, updated_at, loaded_version, delimiter, line_break)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1,
        CASE WHEN $5 = 'failed' AND $19 = 'backoff' THEN now() + make_interval(secs => LEAST($17::float8, $18::float8)) END,
-       false, $15, $16, CASE WHEN $5 = 'loaded' THEN now() END, now(), CASE WHEN $5 = 'loaded' THEN $2 END)
+       false, $15, $16, CASE WHEN $5 = 'loaded' THEN now() END, now(), CASE WHEN $5 = 'loaded' THEN $2 END, $20, $21)
      ON CONFLICT (object_key) DO UPDATE SET
        version = excluded.version, size = excluded.size, last_modified = excluded.last_modified, status = excluded.status,
        error_class = excluded.error_class, error_message = excluded.error_message, encoding = excluded.encoding,
        rows_read = excluded.rows_read, rows_loaded = excluded.rows_loaded, rows_quarantined = excluded.rows_quarantined,
        values_recorded = excluded.values_recorded, rows_repaired = excluded.rows_repaired, extra_columns = excluded.extra_columns,
+       delimiter = excluded.delimiter, line_break = excluded.line_break,
        attempts = CASE WHEN f.version = excluded.version AND f.status <> 'gone' THEN f.attempts + 1 ELSE 1 END,
        -- The exponent is capped: power(2, attempts) overflows a float past about 1,000 attempts.
        next_attempt_at = CASE WHEN excluded.status = 'failed' AND $19 = 'backoff'
@@ -126,6 +130,8 @@ export async function recordFile(
       context.retry.baseSeconds,
       context.retry.maxSeconds,
       outcome.retry ?? 'backoff',
+      outcome.delimiter ?? null,
+      outcome.lineBreak ?? null,
     ],
   );
 }

@@ -82,7 +82,11 @@ export function refusedRow(error: unknown, ordinalOf: (stage: string, record: nu
   return { ordinal, message: `${err.code}: ${errorMessage(error)}` };
 }
 
-/** The first line of an error's message, fit for logs, the ledger and spans (no secret, no NUL). */
+/** Characters of an error's message kept for logs, the ledger and spans (a server's message may quote a value). */
+const MESSAGE_CHARS = 1000;
+
+/** The first line of an error's message, fit for logs, the ledger and spans (no secret, no NUL, bounded). */
 export function errorMessage(error: unknown): string {
-  return storableText(scrub((error instanceof Error ? error.message : String(error)).split('\n')[0]!));
+  const line = storableText(scrub((error instanceof Error ? error.message : String(error)).split('\n')[0]!));
+  return line.length > MESSAGE_CHARS ? `${line.slice(0, MESSAGE_CHARS)}… (${line.length} characters)` : line;
 }

@@ -22,7 +22,7 @@ import { context as otelContext, SpanStatusCode, trace, type Attributes, type Sp
 import type { Logger } from '../telemetry/logger.ts';
 import { failSpan, inSpan, tracer } from '../telemetry/spans.ts';
 import type { ChunkEvent, ObjectRead, ParseThread, ReadCounts } from '../read/parse-thread.ts';
-import type { Encoding } from '../read/decode.ts';
+import type { ExportFormat } from '../read/export-reader.ts';
 import { StageCopies } from '../load/stage-copies.ts';
 import { createStage, existingFirstKeys, lostToAnotherLoad } from '../load/staging.ts';
 import { mergeStaged } from '../load/merge.ts';
@@ -31,6 +31,7 @@ import { keepFailedAttempt, replaceWithStaged } from '../load/quarantine.ts';
 import { begin, commit, rollback } from '../load/transaction.ts';
 import type { LocalCopy, Source, SourceObject } from '../sources/source.ts';
 import { classify, errorMessage, RunAbortedError } from './errors.ts';
+import { boundedList } from '../safe-text.ts';
 
 export interface FileLimits {
   rejectThreshold: number;
@@ -85,7 +86,7 @@ export async function loadBatch(batch: readonly SourceObject[], context: LoadCon
   const objects = [...batch].sort((a, b) => a.lastModified.getTime() - b.lastModified.getTime() || Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
   const together = await loadTogether(objects, context);
   if (together !== 'one by one') return together;
-  context.logger.warn({ objects: objects.map((object) => object.key) }, 'the batch was rolled back; loading its objects one by one');
+  context.logger.warn({ objects: boundedList(objects.map((object) => object.key), 10) }, 'the batch was rolled back; loading its objects one by one');
   const results: FileResult[] = [];
   for (const object of objects) {
     const alone = await loadTogether([object], context);
@@ -265,7 +266,7 @@ async function attemptBatch(files: readonly FileLoad[], context: LoadContext, ba
     if (error instanceof AttemptEnds) return error.next;
     if (batch.direct && lostToAnotherLoad(error)) {
       // Another load inserted one of the keys this batch took for new: load it again, merging every row.
-      context.logger.info({ objects: files.map((file) => file.object.key), err: errorMessage(error) }, 'another load inserted a key of this batch first; loading the batch again with every row merged');
+      context.logger.info({ objects: boundedList(files.map((file) => file.object.key), 10), err: errorMessage(error) }, 'another load inserted a key of this batch first; loading the batch again with every row merged');
       batch.direct = false;
       return 'again';
     }
@@ -336,14 +337,14 @@ async function readFile(file: FileLoad, context: LoadContext, write: (chunk: Chu
             assumeUtf8: file.assumeUtf8,
           },
         };
-        let ended: { counts: ReadCounts; encoding: Encoding | undefined; extras: string[]; error?: Error; undone?: boolean } | undefined;
+        let ended: { counts: ReadCounts; format: ExportFormat | undefined; extras: string[]; error?: Error; undone?: boolean } | undefined;
         for await (const event of parser.read(request)) {
           if (event.type === 'chunk') await write(event);
           else if (event.type === 'progress') context.onRows?.(object, event.rows);
           else ended = event.type === 'read' ? event : { ...event };
         }
         if (!ended) throw new Error('the parse worker ended a read without saying how');
-        file.outcome = outcomeOf(ended.counts, ended.encoding, ended.extras);
+        file.outcome = outcomeOf(ended.counts, ended.format, ended.extras);
         context.onRows?.(object, file.outcome.rowsRead);
         if (ended.extras.length > 0 && ended.error === undefined) context.logger.info({ object_key: object.key, extra_columns: ended.extras }, 'ignoring columns that are not in the export layout');
         if (ended.error === undefined) {
@@ -380,11 +381,12 @@ function parseAttributes(outcome: FileOutcome): Attributes {
     'etl.rows.repaired': outcome.rowsRepaired,
     'etl.values.recorded': outcome.valuesRecorded,
     ...(outcome.encoding ? { 'etl.encoding': outcome.encoding } : {}),
+    ...(outcome.delimiter ? { 'etl.delimiter': outcome.delimiter, 'etl.line_break': outcome.lineBreak! } : {}),
     ...(outcome.extraColumns.length > 0 ? { 'etl.columns.extra': outcome.extraColumns } : {}),
   };
 }
 
-function outcomeOf(counts: ReadCounts, encoding: Encoding | undefined, extras: string[]): FileOutcome {
+function outcomeOf(counts: ReadCounts, format: ExportFormat | undefined, extras: string[]): FileOutcome {
   return {
     status: 'loaded',
     rowsRead: counts.rows + counts.rejects,
@@ -393,7 +395,7 @@ function outcomeOf(counts: ReadCounts, encoding: Encoding | undefined, extras: s
     valuesRecorded: counts.issues,
     rowsRepaired: counts.repaired,
     extraColumns: extras,
-    ...(encoding ? { encoding } : {}),
+    ...(format ? { encoding: format.encoding, delimiter: format.delimiter, lineBreak: format.lineBreak } : {}),
   };
 }
 
@@ -450,6 +452,8 @@ function finishFile(file: FileLoad, context: LoadContext, fatal: boolean): FileR
           rows_repaired: result.rowsRepaired,
           values_recorded: result.valuesRecorded,
           encoding: result.encoding,
+          delimiter: result.delimiter,
+          line_break: result.lineBreak,
           duration_ms: result.durationMs,
         },
         'file loaded',

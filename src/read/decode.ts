@@ -1,11 +1,12 @@
 // Bytes of an export object -> UTF-8 bytes for the CSV reader (spec, "Objects"): gzip is
-// recognised by its magic bytes (and bounded: a gzip bomb fails the object), the encoding is
-// decided over the whole object (valid UTF-8; Windows-1252; or UTF-8 damaged by a few stray
-// bytes), and a UTF-8 byte-order mark is dropped.
+// recognised by its magic bytes (and bounded: a gzip bomb fails the object), UTF-16 by its
+// byte-order mark (a spreadsheet's "Unicode Text"), any other encoding is decided over the whole
+// object (valid UTF-8; Windows-1252; or UTF-8 damaged by a few stray bytes), and a UTF-8
+// byte-order mark is dropped.
 import { isAscii, isUtf8 } from 'node:buffer';
 import { createGunzip } from 'node:zlib';
 
-export type Encoding = 'utf-8' | 'windows-1252';
+export type Encoding = 'utf-8' | 'windows-1252' | 'utf-16le' | 'utf-16be';
 
 const GZIP_MAGIC = [0x1f, 0x8b];
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
@@ -273,4 +274,58 @@ export async function* utf8Content(content: AsyncIterable<Buffer>, encoding: Enc
     yield transcode ? transcode(chunk) : chunk;
   }
   if (head !== undefined && head.length > 0) yield transcode ? transcode(head) : head;
+}
+
+/** The UTF-16 of a byte-order mark at the start of the content, if any. */
+export function utf16ByBom(head: Buffer): 'utf-16le' | 'utf-16be' | undefined {
+  if (head.length >= 2 && head[0] === 0xff && head[1] === 0xfe) return 'utf-16le';
+  if (head.length >= 2 && head[0] === 0xfe && head[1] === 0xff) return 'utf-16be';
+  return undefined;
+}
+
+/** The content's first `bytes` bytes (fewer when it is shorter), and the whole content again. */
+export async function peek(content: AsyncIterable<Buffer>, bytes: number): Promise<{ head: Buffer; content: AsyncGenerator<Buffer> }> {
+  const iterator = content[Symbol.asyncIterator]();
+  const seen: Buffer[] = [];
+  let length = 0;
+  let done = false;
+  while (length < bytes) {
+    const step = await iterator.next();
+    if (step.done) {
+      done = true;
+      break;
+    }
+    seen.push(step.value);
+    length += step.value.length;
+  }
+  const head = Buffer.concat(seen);
+  return {
+    head: head.subarray(0, bytes),
+    content: (async function* () {
+      if (head.length > 0) yield head;
+      if (done) return;
+      for (;;) {
+        const step = await iterator.next();
+        if (step.done) return;
+        yield step.value;
+      }
+    })(),
+  };
+}
+
+/** UTF-16 content (its byte-order mark first) as UTF-8 bytes, the mark dropped. */
+export async function* utf16ToUtf8(content: AsyncIterable<Buffer>, encoding: 'utf-16le' | 'utf-16be'): AsyncGenerator<Buffer> {
+  const decoder = new TextDecoder(encoding, { ignoreBOM: false });
+  for await (const chunk of content) {
+    const text = decoder.decode(chunk, { stream: true });
+    if (text.length > 0) yield Buffer.from(text, 'utf8');
+  }
+  const rest = decoder.decode();
+  if (rest.length > 0) yield Buffer.from(rest, 'utf8');
+}
+
+/** Text decoded from UTF-16, back to its bytes (for the raw bytes of a quarantined row). */
+export function encodeUtf16(text: string, encoding: 'utf-16le' | 'utf-16be'): Buffer {
+  const bytes = Buffer.from(text, 'utf16le');
+  return encoding === 'utf-16be' ? bytes.swap16() : bytes;
 }

@@ -8,8 +8,9 @@
 // its shape (field count, defect-1 repair), values Postgres cannot store, a database refusal.
 import { isUtf8 } from 'node:buffer';
 import type { Readable } from 'node:stream';
-import { checkedUtf8, encodeCp1252, inflated, profileContent, utf8Content, type ContentProfile, type Encoding } from './decode.ts';
-import { COMMA_LF, CsvReader, type CsvFault, type CsvRecord, type Dialect } from './csv-reader.ts';
+import { checkedUtf8, encodeCp1252, encodeUtf16, inflated, peek, profileContent, utf16ByBom, utf16ToUtf8, utf8Content, type ContentProfile, type Encoding } from './decode.ts';
+import { CsvReader, type CsvFault, type CsvRecord, type Dialect } from './csv-reader.ts';
+import { describeDialect, detectDialect, UnreadableLayoutError } from './dialect.ts';
 import { layoutFromHeader, type Layout } from './layout.ts';
 import { RowShaper, type RejectReason, type RowValues, type ValueIssue } from './row-shape.ts';
 import { asciiText, storableText } from '../safe-text.ts';
@@ -50,9 +51,18 @@ export interface Reject {
   readonly detail: string;
 }
 
+/** How an object is written: its encoding, and how its fields and lines are separated (read/dialect.ts). */
+export interface ExportFormat {
+  readonly encoding: Encoding;
+  /** `,`, `;`, `tab` or `|`. */
+  readonly delimiter: string;
+  /** `LF` (LF or CRLF) or `CR` (bare CR). */
+  readonly lineBreak: string;
+}
+
 /** Where an object's rows go as they are read. */
 export interface ExportSink {
-  header(layout: Layout, encoding: Encoding, line: number): void;
+  header(layout: Layout, format: ExportFormat, line: number): void;
   /** A loadable row; `values` is valid during the call only. */
   row(ordinal: number, line: number, values: RowValues): void;
   reject(ordinal: number, reject: Reject): void;
@@ -69,15 +79,42 @@ const PLAIN_UTF8: ContentProfile = { encoding: 'utf-8', damaged: false, hasNul: 
  */
 export async function* readExportInto(open: () => Promise<Readable> | Readable, options: ReadExportOptions, sink: ExportSink): AsyncGenerator<void> {
   const limits = { maxInflatedBytes: options.maxInflatedBytes };
-  const profile: ContentProfile = options.assumeUtf8 ? PLAIN_UTF8 : await profileContent(inflated(await open(), limits));
+  const maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
   let truncated = false; // the gzip stream was cut short
-  const content = inflated(await open(), { ...limits, onTruncated: () => (truncated = true) });
-  const records = new ExportRecords(sink, options, profile, COMMA_LF, () => truncated);
-  for await (const chunk of utf8Content(options.assumeUtf8 ? checkedUtf8(content) : content, profile.encoding)) {
-    records.reader.push(chunk);
+  const { head, content } = await peek(inflated(await open(), { ...limits, onTruncated: () => (truncated = true) }), 2);
+  // UTF-16 by its byte-order mark; anything else is UTF-8, or decided over the whole object.
+  const utf16 = utf16ByBom(head);
+  let profile: ContentProfile;
+  let utf8: AsyncIterable<Buffer>;
+  if (utf16) {
+    profile = { encoding: utf16, damaged: false, hasNul: true };
+    utf8 = utf16ToUtf8(content, utf16);
+  } else {
+    profile = options.assumeUtf8 ? PLAIN_UTF8 : await profileContent(inflated(await open(), limits));
+    utf8 = utf8Content(options.assumeUtf8 ? checkedUtf8(content) : content, profile.encoding);
+  }
+  // The dialect is decided on the header line: the content is held until it is whole.
+  let records: ExportRecords | undefined;
+  let held: Buffer[] = [];
+  const start = (ended: boolean): boolean => {
+    const bytes = held.length === 1 ? held[0]! : Buffer.concat(held);
+    const dialect = detectDialect(bytes, ended, maxRecordBytes);
+    if (!dialect) return false;
+    records = new ExportRecords(sink, options, profile, dialect, () => truncated);
+    held = [];
+    records.reader.push(bytes);
+    return true;
+  };
+  for await (const chunk of utf8) {
+    if (records) records.reader.push(chunk);
+    else {
+      held.push(chunk);
+      if (!start(false)) continue;
+    }
     yield;
   }
-  records.reader.end();
+  if (!records) start(true);
+  records!.reader.end();
 }
 
 /** A row as an event (readExport). */
@@ -90,7 +127,7 @@ export interface RowEvent {
 }
 
 export type ReadEvent =
-  | { readonly type: 'header'; readonly layout: Layout; readonly encoding: Encoding; readonly line: number }
+  | { readonly type: 'header'; readonly layout: Layout; readonly encoding: Encoding; readonly format: ExportFormat; readonly line: number }
   | RowEvent
   | ({ readonly type: 'reject'; readonly raw: string } & Omit<Reject, 'rawText'>);
 
@@ -98,7 +135,7 @@ export type ReadEvent =
 export async function* readExport(open: () => Promise<Readable> | Readable, options: ReadExportOptions = {}): AsyncGenerator<ReadEvent> {
   const events: ReadEvent[] = [];
   const sink: ExportSink = {
-    header: (layout, encoding, line) => events.push({ type: 'header', layout, encoding, line }),
+    header: (layout, format, line) => events.push({ type: 'header', layout, encoding: format.encoding, format, line }),
     row: (_ordinal, line, values) =>
       events.push(
         values.repairedColumn === undefined
@@ -141,10 +178,17 @@ class ExportRecords {
   private record(record: CsvRecord): boolean {
     const shaper = this.shaper;
     if (!shaper) {
-      const layout = layoutFromHeader(record.fields.texts());
+      const names = record.fields.texts();
+      const format: ExportFormat = { encoding: this.profile.encoding, ...describeDialect(this.dialect) };
+      if (record.lineCount > 1 || names.some((name) => /[\r\n]/.test(name))) {
+        throw new UnreadableLayoutError(
+          `the header line holds a line break inside a quoted column name (a quote opened on line ${record.line} closes ${record.lineCount - 1} lines later), so the header swallows rows; fix the export's header line`,
+        );
+      }
+      const layout = layoutFromHeader(names, format.delimiter);
       this.shaper = new RowShaper(layout, this.dialect.delimiter);
       this.reader.rowWidth = layout.width;
-      this.sink.header(layout, this.profile.encoding, record.line);
+      this.sink.header(layout, format, record.line);
       return false;
     }
     const ordinal = this.ordinal + 1;
@@ -211,8 +255,11 @@ class ExportRecords {
     );
   }
 
-  /** The original bytes of a stretch: as read for UTF-8; for Windows-1252, its text encoded back. */
+  /** The original bytes of a stretch: as read for UTF-8; for Windows-1252 and UTF-16, its text encoded back. */
   private originalBytes(text: string, utf8: Buffer): Buffer {
-    return this.profile.encoding === 'windows-1252' ? encodeCp1252(text) : utf8;
+    const { encoding } = this.profile;
+    if (encoding === 'windows-1252') return encodeCp1252(text);
+    if (encoding === 'utf-16le' || encoding === 'utf-16be') return encodeUtf16(text, encoding);
+    return utf8;
   }
 }

@@ -23,7 +23,8 @@ export class MissingRequiredColumnsError extends Error {
   readonly errorClass = 'MISSING_REQUIRED_COLUMNS';
 }
 
-export function layoutFromHeader(header: readonly string[]): Layout {
+/** `delimiter` (how the header was read, in words) goes into the message when the header lacks a required column. */
+export function layoutFromHeader(header: readonly string[], delimiter = ','): Layout {
   const positions = EXPORT_COLUMNS.map(() => -1);
   const extras: string[] = [];
   header.forEach((name, position) => {
@@ -40,8 +41,10 @@ export function layoutFromHeader(header: readonly string[]): Layout {
   const missingRequired = EXPORT_COLUMNS.filter((column, index) => column.required && positions[index] === -1);
   if (missingRequired.length > 0) {
     const names = missingRequired.map((column) => `"${column.header}"`).join(', ');
+    const shown = header.slice(0, 6).map((name) => JSON.stringify(storableText(name.length > 40 ? `${name.slice(0, 40)}…` : name))).join(', ');
     throw new MissingRequiredColumnsError(
-      `the header has no ${names} column (also accepted: ${missingRequired.flatMap((column) => column.aliases).join(', ')}); fix the export's header line`,
+      `the header has no ${names} column (also accepted: ${missingRequired.flatMap((column) => column.aliases).join(', ')}) with any of the delimiters , ; tab |; ` +
+        `read with ${delimiter === 'tab' ? 'tabs' : `'${delimiter}'`} its ${header.length} field${header.length === 1 ? '' : 's'} begin ${shown}${header.length > 6 ? ', …' : ''}; fix the export's header line`,
     );
   }
   const freeTextPositions: number[] = [];

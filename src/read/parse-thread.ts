@@ -11,8 +11,7 @@
 // stays flat. Whether to read an object again (its encoding decided first, rows Postgres refused
 // excluded) is the caller's decision (pipeline/file.ts).
 import { Worker } from 'node:worker_threads';
-import type { Encoding } from './decode.ts';
-import type { ReadExportOptions } from './export-reader.ts';
+import type { ExportFormat, ReadExportOptions } from './export-reader.ts';
 import { NewKeyClaims } from './stage-encoder.ts';
 
 /** One object to read into the batch. */
@@ -58,9 +57,9 @@ export type ParseEvent =
   | ChunkEvent
   /** Rows read so far in the object (for progress). */
   | { type: 'progress'; rows: number }
-  | { type: 'read'; counts: ReadCounts; encoding: Encoding | undefined; extras: string[] }
+  | { type: 'read'; counts: ReadCounts; format: ExportFormat | undefined; extras: string[] }
   /** The object failed; `undone`: its rows were taken out of the batch again (its rejects stay). */
-  | { type: 'failed'; error: Error; counts: ReadCounts; encoding: Encoding | undefined; extras: string[]; undone: boolean };
+  | { type: 'failed'; error: Error; counts: ReadCounts; format: ExportFormat | undefined; extras: string[]; undone: boolean };
 
 export type ToWorker =
   | { type: 'batch'; chunkBytes: number; holdBytes?: number }
@@ -84,8 +83,8 @@ export interface BatchKeys {
 export type FromWorker =
   | { type: 'chunk'; stage: string; bytes: ArrayBuffer; ordinals: Int32Array; attempts: Int32Array }
   | { type: 'progress'; rows: number }
-  | { type: 'read'; counts: ReadCounts; encoding: Encoding | undefined; extras: string[] }
-  | { type: 'failed'; name: string; message: string; code?: string; counts: ReadCounts; encoding: Encoding | undefined; extras: string[]; undone: boolean }
+  | { type: 'read'; counts: ReadCounts; format: ExportFormat | undefined; extras: string[] }
+  | { type: 'failed'; name: string; message: string; code?: string; counts: ReadCounts; format: ExportFormat | undefined; extras: string[]; undone: boolean }
   | ({ type: 'keys' } & BatchKeys)
   | { type: 'flushed' }
   | { type: 'crashed'; message: string };
@@ -171,7 +170,7 @@ export class ParseThread {
     };
     const onMessage = (message: FromWorker) => {
       if (message.type === 'chunk') push({ ...message, bytes: Buffer.from(message.bytes) });
-      else if (message.type === 'failed') push({ type: 'failed', error: revive(message), counts: message.counts, encoding: message.encoding, extras: message.extras, undone: message.undone });
+      else if (message.type === 'failed') push({ type: 'failed', error: revive(message), counts: message.counts, format: message.format, extras: message.extras, undone: message.undone });
       else if (message.type === 'crashed') push({ type: 'crashed', error: new Error(`the parse worker failed: ${message.message}`) });
       else push(message);
     };

@@ -4,10 +4,10 @@
 // where it can be (its rejects stay: they explain the failure).
 import { parentPort, workerData } from 'node:worker_threads';
 import { createReadStream } from 'node:fs';
-import type { Encoding } from './decode.ts';
-import { readExportInto, type ExportSink } from './export-reader.ts';
+import { readExportInto, type ExportFormat, type ExportSink } from './export-reader.ts';
 import { BatchStage, NewKeyClaims, type StagedChunk } from './stage-encoder.ts';
 import { RejectThresholdError } from '../pipeline/errors.ts';
+import { boundedList } from '../safe-text.ts';
 import { BATCHES_IN_FLIGHT, type FromWorker, type ObjectRead, type ReadCounts, type ToWorker } from './parse-thread.ts';
 
 const port = parentPort;
@@ -89,14 +89,15 @@ async function sendChunk(chunk: StagedChunk): Promise<void> {
 
 async function readObject(request: ObjectRead): Promise<void> {
   const counts: ReadCounts = { rows: 0, rejects: 0, repaired: 0, issues: 0 };
-  let encoding: Encoding | undefined;
+  let format: ExportFormat | undefined;
   let extras: string[] = [];
   let nextProgress = PROGRESS_ROWS;
   stage.startObject(request.attempt, request.key, request.modifiedMs);
   const sink: ExportSink = {
     header(layout, detected) {
-      encoding = detected;
-      extras = [...layout.extras];
+      format = detected;
+      // Named in the log line, the span and the ledger: bounded, whatever the header holds.
+      extras = boundedList(layout.extras);
     },
     row(ordinal, line, values) {
       counts.rows++;
@@ -128,13 +129,13 @@ async function readObject(request: ObjectRead): Promise<void> {
         `${counts.rejects} of ${read} rows (${percent(counts.rejects / read)}) could not be loaded, more than reject_threshold ${percent(request.rejectThreshold)}; see \`etl rejects --object '${request.key}'\``,
       );
     }
-    send({ type: 'read', counts, encoding, extras });
+    send({ type: 'read', counts, format, extras });
   } catch (error) {
     const err = error as { name?: string; message?: string; code?: unknown };
     // An object read again with its encoding decided first starts over; one that failed keeps the
     // quarantined rows that explain it.
     const undone = stage.undo(err.code === 'NEEDS_PROFILE');
-    send({ type: 'failed', name: err.name ?? 'Error', message: err.message ?? String(error), code: typeof err.code === 'string' ? err.code : undefined, counts, encoding, extras, undone });
+    send({ type: 'failed', name: err.name ?? 'Error', message: err.message ?? String(error), code: typeof err.code === 'string' ? err.code : undefined, counts, format, extras, undone });
   }
 }
 
