@@ -126,7 +126,7 @@ describe('what cannot be read fails with its real reason', () => {
     writeFileSync(path.join(dir, 'good.csv'), [header, ...rows].join('\n') + '\n');
     const result = await runCli(['run'], { ETL_SOURCE: dir, DATABASE_URL: db.url, ETL_STATE_DIR: path.join(dir, '.state'), LOG_FORMAT: 'json', ETL_MAX_RECORD_BYTES: '100000' });
     assert.equal(result.code, 3, result.stderr);
-    const files = await query<{ object_key: string; status: string; error_class: string; error_message: string; rows_loaded: number }>(db.url, 'SELECT object_key, status, error_class, error_message, rows_loaded FROM etl_files');
+    const files = await query<{ object_key: string; status: string; error_class: string; error_message: string; rows_loaded: number }>(db.url, 'SELECT object_key, status, error_class, error_message, rows_loaded::int FROM etl_files');
     for (const [index, item] of cases.entries()) {
       const file = files.find((row) => row.object_key === `bad_${index}.csv`)!;
       assert.equal(file.status, 'failed', item.name);
@@ -155,7 +155,7 @@ describe('what cannot be read fails with its real reason', () => {
     const named = ignoring.extra_columns as string[];
     assert.equal(named.length, 21);
     assert.equal(named.at(-1), '… and 19980 more');
-    const [ledger] = await query<{ n: number; rows_loaded: number }>(db.url, 'SELECT cardinality(extra_columns) AS n, rows_loaded FROM etl_files');
+    const [ledger] = await query<{ n: number; rows_loaded: number }>(db.url, 'SELECT cardinality(extra_columns) AS n, rows_loaded::int FROM etl_files');
     assert.deepEqual(ledger, { n: 21, rows_loaded: 20 });
   });
 });

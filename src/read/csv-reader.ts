@@ -417,7 +417,12 @@ export class CsvReader {
             q += 2;
             continue;
           }
-          if (c === lineByte) breaks++;
+          if (c <= CR) {
+            // Bare-CR content: an LF inside quotes (a cell's line break, as spreadsheets write
+            // it) is a line too, as an editor shows it.
+            if (c === lineByte) breaks++;
+            else if (crLines && c === LF && buf[q - 1] !== CR) breaks++;
+          }
           q++;
         }
         const close = q;

@@ -4,7 +4,7 @@
 // object (valid UTF-8; Windows-1252; or UTF-8 damaged by a few stray bytes), and a UTF-8
 // byte-order mark is dropped.
 import { isAscii, isUtf8 } from 'node:buffer';
-import { createGunzip } from 'node:zlib';
+import { constants, createGunzip } from 'node:zlib';
 
 export type Encoding = 'utf-8' | 'windows-1252' | 'utf-16le' | 'utf-16be';
 
@@ -55,6 +55,11 @@ export async function* inflated(stream: AsyncIterable<Buffer>, options: InflateO
         for await (const chunk of rest()) {
           if (!gunzip.write(chunk)) await new Promise((resolve) => gunzip.once('drain', resolve));
         }
+        // A cut stream errors at end(), and an errored stream drops what it inflated but nobody
+        // read yet (a reader that paused: the encoding pass, COPY's backpressure): so all output
+        // is pushed and read first, and only then the end is told.
+        await new Promise<void>((resolve) => gunzip.flush(constants.Z_SYNC_FLUSH, () => resolve()));
+        while (gunzip.readableLength > 0 && !gunzip.destroyed) await new Promise((resolve) => setTimeout(resolve, 2));
         gunzip.end();
       } catch (error) {
         gunzip.destroy(error as Error);

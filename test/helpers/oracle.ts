@@ -20,7 +20,8 @@ export async function readTables(url: string, objects?: ReadonlySet<string>): Pr
       const names = [...key, ...columns];
       // Table and column names are the constants above; no data goes into the SQL.
       const { rows } = await client.query<ExpectedRow & { source_object: string }>(
-        `SELECT ${names.map((name) => `${name}::text AS ${name}`).join(', ')}, source_object FROM ${table}`,
+        // In key order: rows compared as lists must not depend on the order the loads wrote them.
+        `SELECT ${names.map((name) => `${name}::text AS ${name}`).join(', ')}, source_object FROM ${table} ORDER BY ${key.map((name) => `${name}::text COLLATE "C"`).join(', ')}`,
       );
       out[table] = rows.filter((row) => !objects || objects.has(row.source_object)).map(({ source_object: _, ...row }) => row);
     }
