@@ -18,12 +18,14 @@ import { rejectsCommand, rejectsHelp } from './commands/rejects.ts';
 import { retryCommand, retryHelp } from './commands/retry.ts';
 import { planCommand, planHelp } from './commands/plan.ts';
 import { reloadCommand, reloadHelp } from './commands/reload.ts';
+import { whyCommand, whyHelp } from './commands/why.ts';
 import { SourceMismatchError } from './load/source-root.ts';
 import { errorMessage } from './pipeline/errors.ts';
 import { SourceError } from './sources/source.ts';
 import { DatabaseUnavailableError } from './load/database.ts';
 import { SchemaMismatchError } from './load/migrate.ts';
 import { UsageError } from './commands/args.ts';
+import { stateDirLayout } from './state-dir.ts';
 import { readFileSync } from 'node:fs';
 
 const COMMANDS: Record<string, { run: (context: CommandContext) => Promise<number>; help: string; summary: string }> = {
@@ -36,6 +38,7 @@ const COMMANDS: Record<string, { run: (context: CommandContext) => Promise<numbe
   demo: { run: demoCommand, help: demoHelp, summary: 'load sample exports into an embedded Postgres' },
   rejects: { run: rejectsCommand, help: rejectsHelp, summary: 'list quarantined rows (--object, --reason, --json)' },
   retry: { run: retryCommand, help: retryHelp, summary: 'load a failed object again on the next run' },
+  why: { run: whyCommand, help: whyHelp, summary: 'where a row came from (object, version, line, run) and why it won: TABLE KEY... (--json)' },
 };
 
 /** Global options that override a configuration key (convict's `arg` names in config/schema.ts). */
@@ -122,7 +125,7 @@ async function main(argv: string[]): Promise<number> {
   const quiet = loads && commandArgs.includes('--quiet');
   const view = loads && settings.logFormat === 'auto' && process.stderr.isTTY === true && !quiet ? new RunView() : undefined;
   const format = quiet ? 'json' : settings.logFormat;
-  const logger = createLogger({ level: settings.logLevel, format, logFiles: settings.logFiles ? { dir: settings.stateDir } : undefined, terminal: view });
+  const logger = createLogger({ level: settings.logLevel, format, logFiles: settings.logFiles ? { dir: stateDirLayout.logs(settings.stateDir) } : undefined, terminal: view });
   const stop = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     if (stop.signal.aborted) {

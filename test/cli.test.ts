@@ -9,7 +9,7 @@ import { freshDatabase } from './helpers/services.ts';
 import { listMigrations } from '../src/load/migrate.ts';
 import { runCli } from './helpers/cli.ts';
 
-const COMMANDS = ['run', 'status', 'check', 'migrate', 'demo', 'rejects', 'retry'];
+const COMMANDS = ['run', 'status', 'check', 'migrate', 'demo', 'rejects', 'retry', 'why'];
 
 test('etl --help lists every command and the exit codes', async () => {
   const result = await runCli(['--help'], {});

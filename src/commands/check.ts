@@ -1,5 +1,6 @@
-import { connectDatabase } from '../load/database.ts';
+import { withDatabase } from '../load/database.ts';
 import { schemaState } from '../load/migrate.ts';
+import { serverVersion } from '../load/reports.ts';
 import { isDataObjectKey } from '../model/export.ts';
 import { openSource } from '../sources/index.ts';
 import { redactUrl } from '../config/load.ts';
@@ -33,15 +34,12 @@ export async function checkCommand(context: CommandContext): Promise<number> {
   };
   if (!values.json) logger.info(report.configuration, 'configuration is valid');
   try {
-    const client = await connectDatabase(settings.databaseUrl, 'etl-check', settings.database, settings.databaseSchema);
-    try {
-      const version = (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
+    await withDatabase(settings, 'etl-check', async (client) => {
+      const version = await serverVersion(client);
       const { pending, unknown } = await schemaState(client);
       report.database = { ok: unknown.length === 0, server_version: version, pending_migrations: pending, unknown_migrations: unknown };
       if (unknown.length > 0) report.database.error = `the database schema is newer than this etl (migrations it does not know: ${unknown.join(', ')})`;
-    } finally {
-      await client.end();
-    }
+    });
     if (!values.json) logger.info({ server_version: report.database.server_version, pending_migrations: report.database.pending_migrations }, 'database answers');
   } catch (error) {
     report.database = { ok: false, error: errorMessage(error) };

@@ -2,9 +2,11 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import { connectDatabase } from '../load/database.ts';
+import { withDatabase } from '../load/database.ts';
+import { quarantinedByReason, tableCounts, tableSample } from '../load/reports.ts';
 import { TARGET_TABLES } from '../load/target-tables.ts';
 import { runPipeline } from '../pipeline/run.ts';
+import { stateDirLayout } from '../state-dir.ts';
 import { EXIT, type CommandContext } from './context.ts';
 import { parseCommandArgs } from './args.ts';
 
@@ -20,7 +22,7 @@ prints the summary and a few rows of each table. Run it twice to see the second 
 export async function demoCommand(context: CommandContext): Promise<number> {
   const { values } = parseCommandArgs('demo', context.args, { files: { type: 'string', default: '12' }, rows: { type: 'string', default: '400' } });
   const { logger } = context;
-  const demoDir = path.resolve(context.settings.stateDir, 'demo');
+  const demoDir = stateDirLayout.demo(context.settings.stateDir);
   const exportsDir = path.join(demoDir, 'exports');
   if (!existsSync(exportsDir)) {
     // Loaded here only: production runs never need the generator.
@@ -45,8 +47,7 @@ export async function demoCommand(context: CommandContext): Promise<number> {
   try {
     const settings = { ...context.settings, databaseUrl, source: { kind: 'local' as const, dir: exportsDir } };
     const summary = await runPipeline(settings, logger, { signal: context.signal });
-    const client = await connectDatabase(databaseUrl, 'etl-demo', undefined, context.settings.databaseSchema);
-    try {
+    await withDatabase(settings, 'etl-demo', async (client) => {
       const lines: string[] = [
         '',
         `Run ${summary.status}: ${summary.files.loaded} files loaded, ${summary.files.failed} failed, ${summary.files.unchanged} unchanged, ${summary.files.skipped} skipped (not data).`,
@@ -56,19 +57,17 @@ export async function demoCommand(context: CommandContext): Promise<number> {
         const onPurpose = failed.error_class === 'MISSING_REQUIRED_COLUMNS' ? ' (on purpose: the sample set holds one export without SR Number)' : '';
         lines.push(`Failed${onPurpose}: ${failed.key}: ${failed.error_class}: ${failed.message}`);
       }
+      const counts = await tableCounts(client);
       for (const table of TARGET_TABLES) {
-        const count = (await client.query<{ n: number }>(`SELECT count(*) AS n FROM ${table.name}`)).rows[0]!.n;
-        const sample = (await client.query(`SELECT ${[...table.key, ...table.columns.slice(0, 3)].join(', ')} FROM ${table.name} ORDER BY ${table.key.join(', ')} LIMIT 3`)).rows;
-        lines.push('', `${table.name} (${count} rows)`);
+        const sample = await tableSample(client, table, 3);
+        lines.push('', `${table.name} (${counts[table.name]} rows)`);
         for (const row of sample) lines.push('  ' + Object.values(row).map((value) => String(value)).join(' | '));
       }
-      const rejects = (await client.query(`SELECT reason, count(*) AS n FROM etl_rejects GROUP BY reason ORDER BY reason`)).rows;
+      const rejects = await quarantinedByReason(client);
       if (rejects.length) lines.push('', 'Quarantined rows by reason (see `etl rejects`):', ...rejects.map((row) => `  ${row.reason}: ${row.n}`));
       if (stopDatabase) lines.push('', `The demo database was stopped; its files stay in ${path.join(demoDir, 'postgres')}.`);
       context.print(lines.join('\n'));
-    } finally {
-      await client.end();
-    }
+    });
     // The sample set fails one object on purpose; the demo fails only when the run could not finish.
     return summary.status === 'ok' || summary.status === 'failed' ? EXIT.ok : EXIT.failed;
   } finally {

@@ -1,4 +1,4 @@
-import { connectDatabase } from '../load/database.ts';
+import { withDatabase } from '../load/database.ts';
 import { migrate } from '../load/migrate.ts';
 import { EXIT, type CommandContext } from './context.ts';
 import { parseCommandArgs } from './args.ts';
@@ -10,12 +10,9 @@ etl_runs). \`etl run\` does the same at its start; this is for doing it ahead of
 
 export async function migrateCommand(context: CommandContext): Promise<number> {
   parseCommandArgs('migrate', context.args, {});
-  const client = await connectDatabase(context.settings.databaseUrl, 'etl-migrate', undefined, context.settings.databaseSchema);
-  try {
+  return withDatabase(context.settings, 'etl-migrate', async (client) => {
     const applied = await migrate(client, context.settings.databaseSchema);
     context.logger.info({ applied }, applied.length ? `applied ${applied.length} migration(s)` : 'the database is up to date');
     return EXIT.ok;
-  } finally {
-    await client.end();
-  }
+  });
 }

@@ -1,5 +1,6 @@
-import { connectDatabase } from '../load/database.ts';
+import { withDatabase } from '../load/database.ts';
 import { requireCurrentSchema } from '../load/migrate.ts';
+import { quarantinedRows } from '../load/reports.ts';
 import { parseCommandArgs, UsageError } from './args.ts';
 import { utf8SequenceLength } from '../read/decode.ts';
 import { EXIT, type CommandContext } from './context.ts';
@@ -17,17 +18,6 @@ export) show as \\xHH; --json gives both the readable text and the exact bytes (
   --limit N         at most N rows (default 100)
   --json            one JSON document`;
 
-interface RejectRow {
-  object_key: string;
-  version: string;
-  line_number: number;
-  reason: string;
-  detail: string | null;
-  raw: string;
-  raw_bytes: Buffer;
-  encoding: string | null;
-}
-
 export async function rejectsCommand(context: CommandContext): Promise<number> {
   const { values } = parseCommandArgs('rejects', context.args, {
     object: { type: 'string' },
@@ -37,20 +27,9 @@ export async function rejectsCommand(context: CommandContext): Promise<number> {
   });
   const limit = Number(values.limit);
   if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`etl rejects: --limit must be a whole number above 0, not ${values.limit}`);
-  const client = await connectDatabase(context.settings.databaseUrl, 'etl-rejects', undefined, context.settings.databaseSchema);
-  try {
+  return withDatabase(context.settings, 'etl-rejects', async (client) => {
     await requireCurrentSchema(client);
-    const filter = [values.object ?? null, values.reason?.toUpperCase() ?? null];
-    const { rows } = await client.query<RejectRow>(
-      `SELECT r.object_key, r.version, r.line_number, r.reason, r.detail, r.raw, r.raw_bytes, f.encoding
-       FROM etl_rejects r LEFT JOIN etl_files f USING (object_key)
-       WHERE ($1::text IS NULL OR r.object_key = $1) AND ($2::text IS NULL OR r.reason = $2)
-       ORDER BY r.object_key, r.line_number LIMIT $3`,
-      [...filter, limit],
-    );
-    const total = (
-      await client.query<{ n: number }>(`SELECT count(*) AS n FROM etl_rejects WHERE ($1::text IS NULL OR object_key = $1) AND ($2::text IS NULL OR reason = $2)`, filter)
-    ).rows[0]!.n;
+    const { rows, total } = await quarantinedRows(client, { object: values.object, reason: values.reason?.toUpperCase() }, limit);
     if (values.json) {
       const listed = rows.map(({ raw_bytes, encoding: _encoding, ...row }) => ({ ...row, raw_bytes_hex: raw_bytes.toString('hex') }));
       context.print(JSON.stringify({ total, rows: listed }, null, 2));
@@ -64,9 +43,7 @@ export async function rejectsCommand(context: CommandContext): Promise<number> {
     if (total > rows.length) lines.push(`(${total - rows.length} more; use --limit or filters)`);
     context.print(lines.join('\n'));
     return EXIT.ok;
-  } finally {
-    await client.end();
-  }
+  });
 }
 
 /** The exact bytes for a person: text in the object's encoding, \xHH for a byte that is not text. */

@@ -1,4 +1,4 @@
-import { connectDatabase } from '../load/database.ts';
+import { withDatabase } from '../load/database.ts';
 import { readLedger, requestReload } from '../load/ledger.ts';
 import { migrate } from '../load/migrate.ts';
 import { selects, type Selection } from '../pipeline/selection.ts';
@@ -29,15 +29,11 @@ export async function reloadCommand(context: CommandContext): Promise<number> {
   if (values.all && (prefix !== undefined || values.only !== undefined)) throw new UsageError('etl reload: --all reloads everything; leave out PREFIX and --only, or leave out --all');
   const selection: Selection = { ...selectionFrom('reload', values), ...(prefix !== undefined && { prefix }) };
   const { settings } = context;
-  const client = await connectDatabase(settings.databaseUrl, 'etl-reload', settings.database, settings.databaseSchema);
-  let marked: number;
-  try {
+  const marked = await withDatabase(settings, 'etl-reload', async (client) => {
     await migrate(client, settings.databaseSchema);
     const keys = [...(await readLedger(client)).values()].filter((entry) => entry.status !== 'gone' && selects(selection, entry.objectKey, entry.lastModified)).map((entry) => entry.objectKey);
-    marked = await requestReload(client, keys);
-  } finally {
-    await client.end();
-  }
+    return requestReload(client, keys);
+  });
   context.logger.info({ objects: marked }, `${marked} object(s) marked to load again`);
   if (marked === 0) {
     context.print('No loaded or failed object matches: nothing to reload (`etl status` shows the keys).');

@@ -1,4 +1,4 @@
-import { connectDatabase } from '../load/database.ts';
+import { withDatabase } from '../load/database.ts';
 import { requestRetry } from '../load/ledger.ts';
 import { requireCurrentSchema } from '../load/migrate.ts';
 import { parseCommandArgs, UsageError } from './args.ts';
@@ -13,8 +13,7 @@ export async function retryCommand(context: CommandContext): Promise<number> {
   const { values, positionals: keys } = parseCommandArgs('retry', context.args, { failed: { type: 'boolean', default: false } }, true);
   const failed = values.failed;
   if (!failed && keys.length === 0) throw new UsageError('etl retry: name an object (its key, as `etl status` shows it) or give --failed; see `etl retry --help`');
-  const client = await connectDatabase(context.settings.databaseUrl, 'etl-retry', undefined, context.settings.databaseSchema);
-  try {
+  return withDatabase(context.settings, 'etl-retry', async (client) => {
     await requireCurrentSchema(client);
     let marked = failed ? await requestRetry(client, { allFailed: true }) : 0;
     for (const key of keys) {
@@ -24,7 +23,5 @@ export async function retryCommand(context: CommandContext): Promise<number> {
     }
     context.print(`${marked} object(s) will be loaded by the next run.`);
     return EXIT.ok;
-  } finally {
-    await client.end();
-  }
+  });
 }

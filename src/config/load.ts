@@ -92,6 +92,7 @@ export function loadSettings(options: LoadOptions = {}): Settings {
     rejectThreshold: config.get('reject_threshold'),
     rejectThresholdMinRows: config.get('reject_threshold_min_rows'),
     sourceOmitsFinalNewline: config.get('source_omits_final_newline'),
+    // The one clamp: 0 (a 'nat') loads one batch at a time.
     loadConcurrency: Math.max(1, config.get('load_concurrency')),
     limits: {
       maxRecordBytes: config.get('max_record_bytes'),

@@ -1,6 +1,6 @@
 // Connecting to Postgres with errors a person can act on.
 import pg from 'pg';
-import { redactUrl } from '../config/load.ts';
+import { redactUrl, type Settings } from '../config/load.ts';
 
 /** The database cannot be reached or refuses us; the message names it (without the password). */
 export class DatabaseUnavailableError extends Error {
@@ -75,6 +75,23 @@ function describe(error: unknown): string {
   if (err.code === '28P01') return 'the password was rejected';
   if (err.code === '3D000') return 'the database does not exist';
   return (err.message ?? String(error)).split('\n')[0]!.replace(/\.$/, '');
+}
+
+/**
+ * A command's connection: opened with the configured timeouts and schema, and closed however
+ * `use` ends (an error, a source that cannot be opened), without waiting on a dead connection.
+ */
+export async function withDatabase<T>(
+  settings: Pick<Settings, 'databaseUrl' | 'database' | 'databaseSchema'>,
+  applicationName: string,
+  use: (client: pg.Client) => Promise<T>,
+): Promise<T> {
+  const client = await connectDatabase(settings.databaseUrl, applicationName, settings.database, settings.databaseSchema);
+  try {
+    return await use(client);
+  } finally {
+    await closeClient(client);
+  }
 }
 
 /**

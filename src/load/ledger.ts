@@ -136,14 +136,6 @@ export async function recordFile(
   );
 }
 
-/** Every object whose latest attempt failed (failed_files_log.json). */
-export async function failedFiles(client: ClientBase): Promise<Array<Record<string, unknown>>> {
-  const { rows } = await client.query(
-    `SELECT object_key, version, error_class, error_message AS reason, attempts, first_seen_at, updated_at AS last_failed_at, next_attempt_at
-     FROM etl_files WHERE status = 'failed' ORDER BY object_key`,
-  );
-  return rows;
-}
 
 /** Objects that are no longer in the source (pipeline/plan.ts: goneKeys): marked gone, their rows kept. */
 export async function markGone(client: ClientBase, keys: readonly string[]): Promise<string[]> {

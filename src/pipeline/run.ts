@@ -6,13 +6,14 @@
 // Only a lost database, a lost lock or a signal stops a run early; each ends in one sentence
 // (summary.error) and a summary written wherever it can be.
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import type pg from 'pg';
 import { SpanStatusCode, type Span } from '@opentelemetry/api';
 import type { Settings } from '../config/load.ts';
 import { migrate } from '../load/migrate.ts';
 import { RunLock, runLockKey } from '../load/lock.ts';
-import { failedFiles, markGone } from '../load/ledger.ts';
+import { markGone } from '../load/ledger.ts';
+import { failedFiles } from '../load/reports.ts';
+import { stateDirLayout } from '../state-dir.ts';
 import { recordSourceRoot } from '../load/source-root.ts';
 import { abandonedRuns, closeAbandonedRun, finishRun, insertRun, lastSuccess } from '../load/runs.ts';
 import { closeClient, connectDatabase } from '../load/database.ts';
@@ -237,7 +238,7 @@ async function loadObjects(run: Run, plan: Plan): Promise<void> {
   // Batches load `load_concurrency` at a time: while one batch's merge keeps Postgres busy, the
   // next is read. The result does not depend on the order (lineage decides), and merges insert
   // in key order, so they wait for each other, never deadlock.
-  const workers = Math.max(1, Math.min(settings.loadConcurrency, plan.load.length));
+  const workers = Math.min(settings.loadConcurrency, Math.max(1, plan.load.length));
   const queue = batchesOf(plan.load, plan.reasons, workers);
   const inFlight = new Map<string, number>(); // rows read so far by each object in a load, for progress
   // The loads' claims on the new keys they copy in directly (read/stage-encoder.ts), and the
@@ -364,7 +365,9 @@ async function summarise(run: Run, lock: RunLock): Promise<void> {
   try {
     const failed = await failedFiles(run.client);
     summary.files.failed_in_ledger = failed.length;
-    await writeJsonAtomic(path.join(run.settings.stateDir, 'failed_files_log.json'), { updated_at: new Date().toISOString(), failed_files: failed });
+    // The log's own names (reason, not error_message), as operators' scripts read them.
+    const listed = failed.map(({ error_message, ...file }) => ({ ...file, reason: error_message }));
+    await writeJsonAtomic(stateDirLayout.failedFilesLog(run.settings.stateDir), { updated_at: new Date().toISOString(), failed_files: listed });
   } catch (error) {
     run.logger.warn({ err: errorMessage(error) }, 'could not write failed_files_log.json');
   }

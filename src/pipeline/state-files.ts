@@ -3,6 +3,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { scrub } from '../secrets.ts';
+import { stateDirLayout } from '../state-dir.ts';
 
 export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
@@ -12,14 +13,9 @@ export async function writeJsonAtomic(file: string, value: unknown): Promise<voi
   await rename(temporary, file);
 }
 
-export function summaryFileName(date: Date): string {
-  const day = date.toISOString().slice(0, 10).replace(/-/g, '');
-  return `pipeline_summary_${day}.json`;
-}
-
 /** Appends the run to the day's summary file (`{ date, runs: [...] }`). */
 export async function appendRunSummary(stateDir: string, summary: { started_at: string }): Promise<string> {
-  const file = path.join(stateDir, summaryFileName(new Date(summary.started_at)));
+  const file = stateDirLayout.summaryFile(stateDir, new Date(summary.started_at));
   let runs: unknown[] = [];
   try {
     const existing = JSON.parse(await readFile(file, 'utf8')) as { runs?: unknown[] };
@@ -35,7 +31,7 @@ export async function appendRunSummary(stateDir: string, summary: { started_at: 
 /** A run's summary as it was appended to the state dir, if that file and run are there. */
 export async function readRunSummary(stateDir: string, runId: string, startedAt: Date): Promise<{ run_id: string; status?: string; finished_at?: string } | undefined> {
   try {
-    const file = path.join(stateDir, summaryFileName(startedAt));
+    const file = stateDirLayout.summaryFile(stateDir, startedAt);
     const { runs } = JSON.parse(await readFile(file, 'utf8')) as { runs?: Array<{ run_id?: string }> };
     return runs?.find((run) => run.run_id === runId) as { run_id: string } | undefined;
   } catch {

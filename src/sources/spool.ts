@@ -15,6 +15,7 @@ import { once } from 'node:events';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import { stateDirLayout } from '../state-dir.ts';
 
 /** What may be kept of downloads that a later run could resume. */
 export interface SpoolBounds {
@@ -60,7 +61,7 @@ export class Spool {
   private ready: Promise<void> | undefined;
 
   constructor(stateDir: string) {
-    this.dir = path.resolve(stateDir, 'tmp');
+    this.dir = stateDirLayout.spool(stateDir);
   }
 
   private ensureDir(): Promise<void> {

@@ -8,9 +8,9 @@
 import { closeSync, fstatSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type pino from 'pino';
+import { ERRORS_LOG, PIPELINE_LOG } from '../state-dir.ts';
 
-export const PIPELINE_LOG = 'etl_pipeline.log';
-export const ERRORS_LOG = 'etl_errors.log';
+export { ERRORS_LOG, PIPELINE_LOG };
 export const DEFAULT_MAX_BYTES = 50 * 1024 * 1024;
 export const DEFAULT_KEEP = 5;
 
