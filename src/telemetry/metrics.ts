@@ -52,11 +52,12 @@ export async function sendRunMetrics(summary: RunSummary, exitCode: number, time
     // Loaded only when metrics are sent: the SDK costs startup time every run would pay.
     const { MeterProvider, PeriodicExportingMetricReader } = await import('@opentelemetry/sdk-metrics');
     const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-http');
-    // The reader never exports on its own: the one export is the flush below.
+    // The reader never exports on its own: the one export is the shutdown below (a flush and then
+    // a shutdown would export twice: two samples of every series, two "runs" on a dashboard).
     const reader = new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter(), exportIntervalMillis: 2 ** 31 - 1, exportTimeoutMillis: timeoutMs });
     provider = new MeterProvider({ resource: telemetryResource(env), readers: [reader] });
     record(provider, summary, exitCode);
-    const sent = provider.forceFlush().then(
+    const sent = provider.shutdown().then(
       (): MetricsOutcome => 'sent',
       (error: unknown): MetricsOutcome => {
         telemetryWarning('metrics', `could not send the run's metrics to ${destination}: ${error instanceof Error ? error.message : String(error)}`);
@@ -71,7 +72,6 @@ export async function sendRunMetrics(summary: RunSummary, exitCode: number, time
     return 'failed';
   } finally {
     clearTimeout(timer);
-    void provider?.shutdown().catch(() => {});
   }
 }
 
