@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { withDatabase } from '../load/database.ts';
-import { quarantinedByReason, tableCounts, tableSample } from '../load/reports.ts';
+import { createDemoDatabase, quarantinedByReason, tableCounts, tableSample } from '../load/reports.ts';
 import { TARGET_TABLES } from '../load/target-tables.ts';
 import { runPipeline } from '../pipeline/run.ts';
 import { stateDirLayout } from '../state-dir.ts';
@@ -100,8 +100,7 @@ async function startEmbeddedPostgres(dataDir: string): Promise<{ url: string; st
   await server.start();
   const client = server.getPgClient('postgres', '127.0.0.1');
   await client.connect();
-  const exists = (await client.query(`SELECT 1 FROM pg_database WHERE datname = 'etl_demo'`)).rowCount;
-  if (!exists) await client.query('CREATE DATABASE etl_demo');
+  await createDemoDatabase(client);
   await client.end();
   return { url: `postgresql://postgres:${password}@127.0.0.1:${port}/etl_demo`, stop: () => server.stop() };
 }

@@ -1,4 +1,4 @@
-// What the read-only commands ask the database (`etl status`, `rejects`, `demo`, `why`, and the
+// What the commands ask the database (`etl status`, `rejects`, `check`, `demo`, `why`, and the
 // failed-files log of a run): every statement here, none built from data. Table and column names
 // come from the model's constants (target-tables.ts); every value is a parameter.
 import type { ClientBase } from 'pg';
@@ -10,6 +10,12 @@ export interface FilesOfStatus {
   rows_read: number;
   rows_loaded: number;
   rows_quarantined: number;
+}
+
+/** `etl demo`: its database in the embedded server, once (the name is a constant, never data). */
+export async function createDemoDatabase(client: ClientBase): Promise<void> {
+  const exists = (await client.query(`SELECT 1 FROM pg_database WHERE datname = 'etl_demo'`)).rowCount;
+  if (!exists) await client.query('CREATE DATABASE etl_demo');
 }
 
 /** `etl check`: the server's version. */
