@@ -112,7 +112,7 @@ describe('what cannot be read fails with its real reason', () => {
       name: 'a header without SR Number, separated by semicolons',
       body: Buffer.from(`Ticket;SR Status;Severity\n1;Open;2\n`),
       errorClass: 'MISSING_REQUIRED_COLUMNS',
-      sentence: /^the header has no "SR Number" column \(also accepted: SR #, Incident Number\) with any of the delimiters , ; tab \|; read with ';' its 3 fields begin "Ticket", "SR Status", "Severity"; fix the export's header line$/,
+      sentence: /^the header has no "SR Number" column \(also accepted: SR #, Incident Number\) under any of the delimiters \(',', ';', tab, '\|'\); read with ';' its 3 fields begin "Ticket", "SR Status", "Severity"; fix the export's header line$/,
     },
   ];
   test('each fails alone, in one sentence naming what the object looks like, and the good export beside them loads', async (t) => {

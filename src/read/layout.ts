@@ -43,7 +43,7 @@ export function layoutFromHeader(header: readonly string[], delimiter = ','): La
     const names = missingRequired.map((column) => `"${column.header}"`).join(', ');
     const shown = header.slice(0, 6).map((name) => JSON.stringify(storableText(name.length > 40 ? `${name.slice(0, 40)}…` : name))).join(', ');
     throw new MissingRequiredColumnsError(
-      `the header has no ${names} column (also accepted: ${missingRequired.flatMap((column) => column.aliases).join(', ')}) with any of the delimiters , ; tab |; ` +
+      `the header has no ${names} column (also accepted: ${missingRequired.flatMap((column) => column.aliases).join(', ')}) under any of the delimiters (',', ';', tab, '|'); ` +
         `read with ${delimiter === 'tab' ? 'tabs' : `'${delimiter}'`} its ${header.length} field${header.length === 1 ? '' : 's'} begin ${shown}${header.length > 6 ? ', …' : ''}; fix the export's header line`,
     );
   }
