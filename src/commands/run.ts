@@ -2,6 +2,7 @@ import { parseCommandArgs } from './args.ts';
 import { SELECTION_HELP, SELECTION_OPTIONS, selectionFrom } from './selection-args.ts';
 import type { Selection } from '../pipeline/selection.ts';
 import { runPipeline, type RunSummary } from '../pipeline/run.ts';
+import { steppedAside } from '../pipeline/summary.ts';
 import { summaryTable } from './run-view.ts';
 import { boundedList } from '../safe-text.ts';
 import { sendRunMetrics } from '../telemetry/metrics.ts';
@@ -39,11 +40,11 @@ export async function runAndReport(context: CommandContext, selection: Selection
   } finally {
     view?.close();
   }
-  if (summary.status === 'locked') {
-    if (view) context.print('Another run holds the run lock: this one exits without touching data.');
+  if (steppedAside(summary)) {
+    if (view) context.print(summary.status === 'locked' ? 'Another run holds the run lock: this one exits without touching data.' : 'The shared run this worker was started for is over: nothing is left to do.');
     return EXIT.ok;
   }
-  const code = exitCode(summary);
+  const code = summary.shared ? workerExitCode(summary) : exitCode(summary);
   const { files, rows } = summary;
   if (view) {
     context.print(summaryTable(summary, code));
@@ -68,14 +69,33 @@ export async function runAndReport(context: CommandContext, selection: Selection
     );
     if (summary.error) context.logger.error(summary.error);
   }
-  // Once, at the end, before the process exits; bounded in time, never the run's failure.
-  await sendRunMetrics(summary, code);
+  const run = summary.shared ? summary.shared.run : summary;
+  if (summary.shared?.run) {
+    const { files: all, rows: allRows } = summary.shared.run;
+    context.logger.info(
+      { run_id: run!.run_id, run: { status: run!.status, files: all, rows: allRows, duration_seconds: run!.duration_seconds } },
+      `shared run ${run!.status}: ${all.loaded} loaded, ${all.failed} failed by its workers; ${allRows.read} rows read, ${allRows.loaded} loaded, ${allRows.quarantined} quarantined`,
+    );
+  }
+  // Once, at the end, before the process exits; bounded in time, never the run's failure. A shared
+  // run's are the run's, sent by the last worker out (each object is counted once).
+  if (run) await sendRunMetrics(run, exitCode(run));
   return code;
+}
+
+/**
+ * A worker of a shared run: the last one out exits with the run's code, so that failed objects fail
+ * the Job once, after the run (a Job's pod failing with 3 fails the Job at once: podFailurePolicy,
+ * which would stop the other workers mid-run); the others exit 1 when they could not go on, else 0.
+ */
+function workerExitCode(summary: RunSummary): number {
+  if (summary.shared?.run) return exitCode(summary.shared.run);
+  return summary.status === 'aborted' || summary.error !== undefined ? EXIT.failed : EXIT.ok;
 }
 
 /** The exit code of a finished run (commands/context.ts: EXIT). */
 export function exitCode(summary: RunSummary): number {
-  if (summary.status === 'locked') return EXIT.ok;
+  if (steppedAside(summary)) return EXIT.ok;
   if (summary.status === 'aborted' || summary.error !== undefined) return EXIT.failed;
   if (summary.files.failed > 0 || summary.files.failed_in_ledger > 0) return EXIT.objectsFailed;
   return EXIT.ok;

@@ -20,6 +20,8 @@ export interface Settings {
   /** A complete last row without a line break after it loads (spec, defect 4: off by default). */
   sourceOmitsFinalNewline: boolean;
   loadConcurrency: number;
+  /** Processes with the same run id share one run (config run_id); empty: a run of its own. */
+  runId: string;
   limits: { maxRecordBytes: number; maxGzipRatio: number; maxRejectsPerObject: number };
   database: DatabaseTimeouts;
   spool: { maxAgeMs: number; maxBytes: number };
@@ -94,6 +96,7 @@ export function loadSettings(options: LoadOptions = {}): Settings {
     sourceOmitsFinalNewline: config.get('source_omits_final_newline'),
     // The one clamp: 0 (a 'nat') loads one batch at a time.
     loadConcurrency: Math.max(1, config.get('load_concurrency')),
+    runId: config.get('run_id').trim(),
     limits: {
       maxRecordBytes: config.get('max_record_bytes'),
       maxGzipRatio: config.get('max_gzip_ratio'),

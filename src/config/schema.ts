@@ -111,6 +111,12 @@ export const configSchema = {
     default: 2,
     env: 'ETL_LOAD_CONCURRENCY',
   },
+  run_id: {
+    doc: 'Processes started with the same run id share one run (any text; the chart sets it from the Job): one plans it, all of them load its objects, each object once. Empty: a run of its own, as one process.',
+    format: String,
+    default: '',
+    env: 'ETL_RUN_ID',
+  },
   retry_base_seconds: { doc: 'Delay before the first retry of a failed file; doubles with each attempt.', format: 'nat', default: 300, env: 'ETL_RETRY_BASE_SECONDS' },
   retry_max_seconds: { doc: 'Longest delay between retries of a failed file.', format: 'nat', default: 86400, env: 'ETL_RETRY_MAX_SECONDS' },
 } as const;

@@ -4,6 +4,12 @@
 // While the run goes on, the connection is asked a question every so often: a connection that
 // died or stopped answering (a cut network, a stalled proxy) means the lock may be gone, and the
 // run stops before another run could overlap it.
+//
+// A shared run (config run_id: several worker processes, one run) holds the same key in share
+// mode, once per worker: a run of its own (exclusive) cannot start while any worker is alive, and
+// a worker can tell whether it is the last one. Workers join and leave one at a time, under a
+// second advisory key (JOIN_LOCK_CLASS), so that deciding "plan, join, or step aside" and "the
+// last one out closes the run" never race.
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { clientConfig, closeClient, type ConnectionTimeouts } from './database.ts';
@@ -16,6 +22,13 @@ export function runLockKey(schema = 'public'): number {
   return schema === 'public' ? RUN_LOCK_KEY : RUN_LOCK_KEY + 1 + createHash('sha256').update(schema).digest().readUInt32BE(0);
 }
 
+/** The first half of the two-int advisory key that workers of shared runs join and leave under (a key space apart from the run lock's). */
+const JOIN_LOCK_CLASS = 7_340_202;
+
+function joinKey(key: number): [number, number] {
+  return [JOIN_LOCK_CLASS, key % 2_147_483_647];
+}
+
 export class RunLock {
   private readonly client: pg.Client;
   private readonly key: number;
@@ -24,9 +37,13 @@ export class RunLock {
   private readonly lostListeners: Array<(error: Error) => void> = [];
   private watchdog: NodeJS.Timeout | undefined;
 
-  private constructor(client: pg.Client, key: number) {
+  /** Held in share mode, by one worker of a shared run. */
+  private readonly shared: boolean;
+
+  private constructor(client: pg.Client, key: number, shared = false) {
     this.client = client;
     this.key = key;
+    this.shared = shared;
     // An 'error' event without a listener would kill the process; a dead lock connection means
     // the lock is gone, so the run must stop.
     client.on('error', (error) => this.lose(error));
@@ -48,6 +65,57 @@ export class RunLock {
     }
     lock.held = true;
     return lock;
+  }
+
+  /**
+   * A worker of a shared run: connects, waits for its turn to join, and takes the run lock in share
+   * mode; `alone` when no other process held it (so no worker of any run is alive). Returns
+   * undefined when a run of its own (not shared) holds it. The turn is held until endJoin(): the
+   * caller decides, and plans when it must, before the next worker joins.
+   */
+  static async enterShared(connectionString: string, key: number, timeouts?: ConnectionTimeouts): Promise<{ lock: RunLock; alone: boolean } | undefined> {
+    const client = new pg.Client(clientConfig(connectionString, 'etl-run-lock', timeouts));
+    client.on('error', () => {});
+    await client.connect();
+    try {
+      await client.query('SELECT pg_advisory_lock($1, $2)', joinKey(key));
+      const tryLock = async (sql: string) => (await client.query<{ locked: boolean }>(sql, [key])).rows[0]?.locked === true;
+      const alone = await tryLock('SELECT pg_try_advisory_lock($1) AS locked');
+      const joined = await tryLock('SELECT pg_try_advisory_lock_shared($1) AS locked');
+      if (alone) await client.query('SELECT pg_advisory_unlock($1)', [key]);
+      if (!joined) {
+        await client.end();
+        return undefined;
+      }
+      const lock = new RunLock(client, key, true);
+      lock.held = true;
+      return { lock, alone };
+    } catch (error) {
+      await closeClient(client);
+      throw error;
+    }
+  }
+
+  /** The next worker may join (enterShared). */
+  async endJoin(): Promise<void> {
+    await this.client.query('SELECT pg_advisory_unlock($1, $2)', joinKey(this.key));
+  }
+
+  /**
+   * A worker of a shared run leaves: waits for its turn, and lets go of its share of the run lock;
+   * true when it was the last worker alive (the caller then closes the run). The turn is held
+   * until release().
+   */
+  async leaveShared(): Promise<boolean> {
+    clearTimeout(this.watchdog);
+    if (!this.held || this.lostError) return false;
+    await this.client.query('SELECT pg_advisory_lock($1, $2)', joinKey(this.key));
+    // Asked while still holding the share: a session's own locks never conflict with each other,
+    // so this is true exactly when no other process holds a share.
+    const { rows } = await this.client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [this.key]);
+    await this.client.query('SELECT pg_advisory_unlock_shared($1)', [this.key]);
+    this.held = false;
+    return rows[0]?.locked === true;
   }
 
   /**
@@ -89,6 +157,16 @@ export class RunLock {
   async release(): Promise<boolean> {
     const key = this.key;
     clearTimeout(this.watchdog);
+    if (this.shared) {
+      // Its share, its turn to join or leave, the run lock itself when it was the last worker.
+      this.held = false;
+      try {
+        if (!this.lostError) await this.client.query('SELECT pg_advisory_unlock_all()');
+        return !this.lostError;
+      } finally {
+        await closeClient(this.client);
+      }
+    }
     if (!this.held) return false;
     this.held = false;
     try {

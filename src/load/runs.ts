@@ -23,9 +23,12 @@ export async function lastSuccess(client: ClientBase): Promise<Date | null> {
   return rows[0]?.at ?? null;
 }
 
-/** Runs left 'running' by a process that is gone (the caller holds the run lock, so none is alive). */
-export async function abandonedRuns(client: ClientBase): Promise<Array<{ run_id: string; started_at: Date }>> {
-  const { rows } = await client.query<{ run_id: string; started_at: Date }>(`SELECT run_id, started_at FROM etl_runs WHERE status = 'running'`);
+/**
+ * Runs left 'running' by processes that are gone (the caller holds the run lock, so none is
+ * alive), but `except` (a shared run that a restarted worker joins again).
+ */
+export async function abandonedRuns(client: ClientBase, except?: string): Promise<Array<{ run_id: string; started_at: Date }>> {
+  const { rows } = await client.query<{ run_id: string; started_at: Date }>(`SELECT run_id, started_at FROM etl_runs WHERE status = 'running' AND run_id IS DISTINCT FROM $1`, [except ?? null]);
   return rows;
 }
 

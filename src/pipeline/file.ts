@@ -32,6 +32,7 @@ import { begin, commit, rollback } from '../load/transaction.ts';
 import type { LocalCopy, Source, SourceObject } from '../sources/source.ts';
 import { classify, errorMessage, RunAbortedError } from './errors.ts';
 import { boundedList } from '../safe-text.ts';
+import type { SharedClaims } from './shared-run.ts';
 
 export interface FileLimits {
   rejectThreshold: number;
@@ -63,6 +64,11 @@ export interface LoadContext {
    * load of the run had it (read/stage-encoder.ts, NewKeyClaims), so they are not asked about keys.
    */
   emptyAtStart: readonly string[];
+  /**
+   * In a shared run (pipeline/shared-run.ts): every transaction claims its objects, and records
+   * them done with their ledger rows; an object another worker has taken meanwhile is left to it.
+   */
+  shared?: SharedClaims;
 }
 
 export interface FileResult extends FileOutcome {
@@ -78,13 +84,15 @@ const MAX_REFUSED_ROWS = 20;
 const MIN_INFLATE_BOUND = 64 * 1024 * 1024;
 
 /**
- * Loads a batch of objects; one result per object, oldest first. Throws RunAbortedError
- * when the run is stopped (the batch in flight is rolled back).
+ * Loads a batch of objects; one result per object, oldest first (in a shared run, of the objects
+ * it kept: none is left to another worker while it holds it). Throws RunAbortedError when the run
+ * is stopped (the batch in flight is rolled back). `claimed`: a transaction is open on the load's
+ * connection, with the batch claimed in it (SharedQueue.next): its first attempt goes on in it.
  */
-export async function loadBatch(batch: readonly SourceObject[], context: LoadContext): Promise<FileResult[]> {
+export async function loadBatch(batch: readonly SourceObject[], context: LoadContext, claimed = false): Promise<FileResult[]> {
   // Oldest first, ties by key byte by byte (COLLATE "C"): the worker's later record of a key wins.
   const objects = [...batch].sort((a, b) => a.lastModified.getTime() - b.lastModified.getTime() || Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
-  const together = await loadTogether(objects, context);
+  const together = await loadTogether(objects, context, claimed);
   if (together !== 'one by one') return together;
   context.logger.warn({ objects: boundedList(objects.map((object) => object.key), 10) }, 'the batch was rolled back; loading its objects one by one');
   const results: FileResult[] = [];
@@ -111,6 +119,8 @@ class FileLoad {
   outcome: FileOutcome = emptyOutcome();
   /** The failure the object is recorded with, if it failed. */
   failure: unknown;
+  /** In a shared run: another worker took the object between two of this batch's transactions. */
+  taken = false;
 
   constructor(object: SourceObject, index: number, span: Span) {
     this.object = object;
@@ -127,7 +137,7 @@ class FileLoad {
 type Together = FileResult[] | 'one by one';
 
 /** The batch in one transaction, with its own etl.batch span. */
-async function loadTogether(objects: readonly SourceObject[], context: LoadContext): Promise<Together> {
+async function loadTogether(objects: readonly SourceObject[], context: LoadContext, claimed = false): Promise<Together> {
   return tracer.startActiveSpan('etl.batch', { attributes: { 'etl.batch.objects': objects.length } }, async (batchSpan) => {
     const files = objects.map((object, at) => {
       const span = tracer.startSpan('etl.file', { attributes: { 'etl.object.key': object.key, 'etl.object.size': object.size, 'etl.object.version': object.version } });
@@ -137,7 +147,7 @@ async function loadTogether(objects: readonly SourceObject[], context: LoadConte
     let stopped = false;
     try {
       await downloadAll(files, context);
-      const batch: BatchState = { direct: true };
+      const batch: BatchState = { direct: true, open: claimed };
       for (;;) {
         const attempt = await attemptBatch(files, context, batchSpan, batch);
         if (attempt === 'again') continue;
@@ -146,7 +156,7 @@ async function loadTogether(objects: readonly SourceObject[], context: LoadConte
           results = 'one by one';
           return results;
         }
-        results = files.map((file) => finishFile(file, context, attempt === 'fatal'));
+        results = files.filter((file) => !file.taken).map((file) => finishFile(file, context, attempt === 'fatal'));
         return results;
       }
     } catch (error) {
@@ -161,6 +171,8 @@ async function loadTogether(objects: readonly SourceObject[], context: LoadConte
           file.within(() => context.logger.warn({ object_key: file.object.key }, 'run stopped: the file in flight was rolled back'));
         } else if (results === 'one by one') {
           file.span.setAttribute('etl.file.status', 'retried alone');
+        } else if (file.taken) {
+          file.span.setAttribute('etl.file.status', 'taken by another worker');
         }
         file.span.end();
       }
@@ -188,6 +200,8 @@ async function downloadAll(files: readonly FileLoad[], context: LoadContext): Pr
 interface BatchState {
   /** Rows of new keys go into the target tables directly (until another load takes one first). */
   direct: boolean;
+  /** The next attempt's transaction is open already, its objects claimed (a shared run's first attempt). */
+  open: boolean;
 }
 
 /** Thrown inside an attempt: the attempt is rolled back and decided again. */
@@ -204,10 +218,11 @@ class AttemptEnds extends Error {
  * to read it again (an encoding to decide first, a refused row to quarantine), 'one by one', or
  * 'fatal' when the database connection is gone (nothing recorded).
  */
-async function attemptBatch(files: readonly FileLoad[], context: LoadContext, batchSpan: Span, batch: BatchState): Promise<'done' | 'again' | 'one by one' | 'fatal'> {
+async function attemptBatch(all: readonly FileLoad[], context: LoadContext, batchSpan: Span, batch: BatchState): Promise<'done' | 'again' | 'one by one' | 'fatal'> {
   const { client, parser } = context;
+  let files = all.filter((file) => !file.taken);
   const copies = new StageCopies(client);
-  const alone = files.length === 1;
+  let alone = files.length === 1;
   let copySpan: Span | undefined;
   let copyRecords = 0;
   let copyBytes = 0;
@@ -220,13 +235,27 @@ async function attemptBatch(files: readonly FileLoad[], context: LoadContext, ba
     copyBytes += chunk.bytes.length;
     if (context.signal.aborted) throw new RunAbortedError('the run was stopped');
   };
-  const reading = files.filter((file) => file.local !== undefined);
-  for (const file of reading) {
-    file.outcome = emptyOutcome();
-    file.failure = undefined;
-  }
   try {
-    await begin(client);
+    if (batch.open) {
+      batch.open = false;
+    } else {
+      await begin(client);
+      // A shared run: the objects are claimed again, in this transaction; another worker may have
+      // taken some since the last one rolled back, and loads them itself.
+      const taken = context.shared ? await context.shared.claim(client, files.map((file) => file.object.key)) : new Set<string>();
+      for (const file of files) if (taken.has(file.object.key)) file.taken = true;
+      files = files.filter((file) => !file.taken);
+      alone = files.length === 1;
+      if (files.length === 0) {
+        await commit(client);
+        return 'done';
+      }
+    }
+    const reading = files.filter((file) => file.local !== undefined);
+    for (const file of reading) {
+      file.outcome = emptyOutcome();
+      file.failure = undefined;
+    }
     await createStage(client);
     parser.startBatch(COPY_CHUNK_BYTES);
     for (const file of reading) await readFile(file, context, write, alone);
@@ -249,6 +278,7 @@ async function attemptBatch(files: readonly FileLoad[], context: LoadContext, ba
       for (const file of files) {
         if (file.failure !== undefined && file.local !== undefined && file.outcome.errorClass === 'CSV_FORMAT_ERROR') await keepFailedAttempt(client, file.object, file.index);
         await recordFile(client, file.object, file.outcome, context);
+        await context.shared?.done(client, file.object.key, file.outcome);
       }
       await commit(client);
     });
@@ -415,7 +445,14 @@ async function recordAlone(file: FileLoad, context: LoadContext, error: unknown)
   try {
     await inSpan('etl.record', { 'etl.files.loaded': 0, 'etl.files.failed': 1 }, async () => {
       await begin(client);
+      if (context.shared && (await context.shared.claim(client, [file.object.key])).size > 0) {
+        // Another worker took it while this one's transaction was rolled back: it records it.
+        file.taken = true;
+        await rollback(client);
+        return;
+      }
       await recordFile(client, file.object, file.outcome, context);
+      await context.shared?.done(client, file.object.key, file.outcome);
       await commit(client);
     });
     return 'done';

@@ -56,6 +56,11 @@ export async function planSource(client: ClientBase, source: Source, settings: S
   return { plan, gone, listed: all.length, source: scoped, root, ledgerRoot };
 }
 
+/** The source keyed as the ledger keys it, without listing it: for a worker that joins a shared run its planner listed. */
+export async function ledgerKeyedSource(client: ClientBase, source: Source, settings: Settings): Promise<Source> {
+  return scopedSource(source, ledgerPrefix(await readSourceRoot(client), sourceRoot(settings.source), settings.databaseSchema));
+}
+
 function emptySourceError(source: Source, present: number): SourceError {
   return new SourceError(
     `${source.description} lists no objects, but the ledger has ${present} objects from earlier runs that are not marked gone; nothing was changed. ` +

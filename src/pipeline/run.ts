@@ -7,7 +7,7 @@
 // (summary.error) and a summary written wherever it can be.
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { SpanStatusCode, type Span } from '@opentelemetry/api';
+import { context as otelContext, SpanStatusCode, type Span } from '@opentelemetry/api';
 import type { Settings } from '../config/load.ts';
 import { migrate } from '../load/migrate.ts';
 import { RunLock, runLockKey } from '../load/lock.ts';
@@ -17,11 +17,12 @@ import { stateDirLayout } from '../state-dir.ts';
 import { recordSourceRoot } from '../load/source-root.ts';
 import { abandonedRuns, closeAbandonedRun, finishRun, insertRun, lastSuccess } from '../load/runs.ts';
 import { closeClient, connectDatabase } from '../load/database.ts';
-import { cancelBackend } from '../load/transaction.ts';
+import { cancelBackend, rollback } from '../load/transaction.ts';
+import { insertSharedRun, joinWorker, leaveWorker, sharedRunTotals } from '../load/shared-runs.ts';
 import { openSource } from '../sources/index.ts';
 import type { Source, SourceObject } from '../sources/source.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import { failSpan, rememberRunTrace, tracer } from '../telemetry/spans.ts';
+import { contextOfTraceparent, failSpan, rememberRunTrace, traceparentOf, tracer } from '../telemetry/spans.ts';
 import { ParseThread } from '../read/parse-thread.ts';
 import { NewKeyClaims } from '../read/stage-encoder.ts';
 import { emptyDirectTables } from '../load/staging.ts';
@@ -29,10 +30,11 @@ import { errorMessage, RunAbortedError } from './errors.ts';
 import { loadBatch, type FileResult } from './file.ts';
 import { batchesOf } from './batches.ts';
 import type { Plan } from './plan.ts';
-import { planSource } from './listing.ts';
+import { ledgerKeyedSource, planSource } from './listing.ts';
+import { closeSharedRun, enterSharedRun, plannedBatches, SharedQueue, type SharedEntry } from './shared-run.ts';
 import { selectionFields, type Selection } from './selection.ts';
 import { appendRunSummary, readRunSummary, writeJsonAtomic } from './state-files.ts';
-import { account, finish, newSummary, type RunSummary } from './summary.ts';
+import { account, finish, newSummary, steppedAside, type RunSummary } from './summary.ts';
 
 export type { RunStatus, RunSummary } from './summary.ts';
 
@@ -70,10 +72,16 @@ interface Run {
 }
 
 export async function runPipeline(settings: Settings, logger: Logger, options: RunOptions = {}): Promise<RunSummary> {
-  return tracer.startActiveSpan('etl.run', async (span) => {
+  // A worker of a shared run joins first: its span is then a child of the run's (the planner's).
+  let entry: SharedEntry | undefined;
+  let entryError: unknown;
+  if (settings.runId) entry = await enterSharedRun(settings, logger).catch((error: unknown) => ((entryError = error), undefined));
+  const parent = entry?.role.kind === 'join' ? contextOfTraceparent(entry.role.row.traceparent) : otelContext.active();
+  return tracer.startActiveSpan('etl.run', {}, parent, async (span) => {
     rememberRunTrace(span);
     try {
-      const summary = await runSteps(settings, logger, options, span);
+      if (entryError !== undefined) throw entryError;
+      const summary = await runSteps(settings, logger, options, span, settings.runId ? { entry } : undefined);
       span.setAttributes({
         'etl.run.id': summary.run_id,
         'etl.run.status': summary.status,
@@ -86,6 +94,7 @@ export async function runPipeline(settings: Settings, logger: Logger, options: R
         'etl.rows.read': summary.rows.read,
         'etl.rows.loaded': summary.rows.loaded,
         'etl.rows.quarantined': summary.rows.quarantined,
+        ...(summary.shared ? { 'etl.run.shared_id': summary.shared.id, 'etl.run.worker': summary.shared.worker, 'etl.run.planned_here': summary.shared.planned } : {}),
       });
       // The run span is in error only when the run itself could not finish (stopped, database
       // lost); a failed file is in error on its own etl.file span and counted in etl.files.failed.
@@ -100,25 +109,28 @@ export async function runPipeline(settings: Settings, logger: Logger, options: R
   });
 }
 
-async function runSteps(settings: Settings, logger: Logger, options: RunOptions, span: Span): Promise<RunSummary> {
+async function runSteps(settings: Settings, logger: Logger, options: RunOptions, span: Span, shared?: { entry: SharedEntry | undefined }): Promise<RunSummary> {
   const started = new Date();
   const summary = newSummary(randomUUID(), span, started);
   const source = await openSource(settings);
   summary.source = source.description;
-  let client: pg.Client | undefined;
-  let lock: RunLock | undefined;
+  let client: pg.Client | undefined = shared?.entry?.client;
+  let lock: RunLock | undefined = shared?.entry?.lock;
   let runRowWritten = false;
+  let queue: SharedQueue | undefined;
   try {
-    client = await connectDatabase(settings.databaseUrl, 'etl-run', settings.database, settings.databaseSchema);
-    const applied = await migrate(client, settings.databaseSchema);
-    if (applied.length > 0) logger.info({ migrations: applied }, 'applied database migrations');
-    lock = await RunLock.tryAcquire(settings.databaseUrl, runLockKey(settings.databaseSchema), settings.database);
-    if (!lock) {
-      logger.info('another run holds the run lock; this run exits without touching data');
-      span.addEvent('run lock held by another run');
-      span.setAttribute('etl.run.lock_held_elsewhere', true);
-      summary.status = 'locked';
-      return finish(summary, started);
+    if (shared) {
+      if (!shared.entry || shared.entry.role.kind === 'elsewhere') return stepAside(summary, started, logger, span, 'locked');
+      if (shared.entry.role.kind === 'done') {
+        await lock!.endJoin();
+        return stepAside(summary, started, logger, span, 'done', shared.entry.role.row.run_id);
+      }
+    } else {
+      client = await connectDatabase(settings.databaseUrl, 'etl-run', settings.database, settings.databaseSchema);
+      const applied = await migrate(client, settings.databaseSchema);
+      if (applied.length > 0) logger.info({ migrations: applied }, 'applied database migrations');
+      lock = await RunLock.tryAcquire(settings.databaseUrl, runLockKey(settings.databaseSchema), settings.database);
+      if (!lock) return stepAside(summary, started, logger, span, 'locked');
     }
     const run: Run = {
       settings,
@@ -127,11 +139,19 @@ async function runSteps(settings: Settings, logger: Logger, options: RunOptions,
       started,
       source,
       selection: options.selection ?? {},
-      client,
-      signal: stopSignal(options.signal, lock, settings, logger),
+      client: client!,
+      signal: stopSignal(options.signal, lock!, settings, logger),
       observer: options.observer,
     };
-    const plan = await planObjects(run);
+    let plan: Plan;
+    if (shared?.entry) {
+      ({ plan, queue } = await joinOrPlan(run, shared.entry, span));
+    } else {
+      await closeAbandonedRuns(run);
+      plan = await planObjects(run);
+      await insertRun(run.client, { runId: summary.run_id, startedAt: started, traceId: summary.trace_id });
+    }
+    runRowWritten = true;
     run.observer?.planned({
       objects: plan.load.length,
       bytes: plan.load.reduce((sum, object) => sum + object.size, 0),
@@ -139,10 +159,8 @@ async function runSteps(settings: Settings, logger: Logger, options: RunOptions,
       skipped: plan.skipped.length,
       unchanged: plan.unchanged.length,
     });
-    await insertRun(client, { runId: summary.run_id, startedAt: started, traceId: summary.trace_id });
-    runRowWritten = true;
-    await loadObjects(run, plan);
-    await summarise(run, lock);
+    await loadObjects(run, plan, queue);
+    await summarise(run, lock!);
     return finish(summary, started);
   } catch (error) {
     // E.g. the source cannot be listed: the summary says the run failed, and why, in one sentence.
@@ -151,19 +169,83 @@ async function runSteps(settings: Settings, logger: Logger, options: RunOptions,
     finish(summary, started);
     throw error;
   } finally {
-    if (summary.status !== 'locked') {
+    if (!steppedAside(summary)) {
       summary.summary_file = await appendRunSummary(settings.stateDir, summary).catch((error: unknown) => {
         logger.warn({ err: errorMessage(error) }, 'could not write the run summary file');
         return undefined;
       });
-      if (runRowWritten) await writeRunRow(client!, settings, summary, logger);
+      if (runRowWritten && summary.shared) await leaveSharedRun(client!, lock!, summary, logger);
+      else if (runRowWritten) await writeRunRow(client!, settings, summary, logger);
     }
     if (lock) {
       const released = await lock.release().catch(() => false);
-      if (!released && !lock.lost) logger.warn('the run lock was not held at release');
+      if (!released && !lock.lost && !summary.shared) logger.warn('the run lock was not held at release');
     }
     await closeClient(client);
     await source.close?.();
+  }
+}
+
+/** Another run holds the run lock, or the shared run this worker was started for is over: nothing is touched. */
+function stepAside(summary: RunSummary, started: Date, logger: Logger, span: Span, status: 'locked' | 'done', runId?: string): RunSummary {
+  if (status === 'locked') {
+    logger.info('another run holds the run lock; this run exits without touching data');
+    span.addEvent('run lock held by another run');
+    span.setAttribute('etl.run.lock_held_elsewhere', true);
+  } else {
+    logger.info({ run_id: runId }, 'the shared run this worker was started for is over; nothing is left to do');
+    span.addEvent('shared run already closed');
+  }
+  summary.status = status;
+  return finish(summary, started);
+}
+
+/**
+ * A worker of a shared run, at its turn to join: plans the run (the first one), or joins it; the
+ * next worker joins after this one has.
+ */
+async function joinOrPlan(run: Run, entry: SharedEntry, span: Span): Promise<{ plan: Plan; queue: SharedQueue }> {
+  const { summary, client } = run;
+  let planned = false;
+  try {
+    if (entry.role.kind === 'plan') {
+      await closeAbandonedRuns(run);
+      const plan = await planObjects(run);
+      await insertSharedRun(
+        client,
+        { runId: summary.run_id, sharedId: entry.sharedId, startedAt: run.started, traceId: summary.trace_id, traceparent: traceparentOf(span), summary: { ...summary, status: 'running' } },
+        plannedBatches(plan, run.settings.loadConcurrency),
+      );
+      planned = true;
+    } else if (entry.role.kind === 'join') {
+      const { row } = entry.role;
+      // Every worker of it gone (this one was restarted): runs that others left open are closed; not this one.
+      await closeAbandonedRuns(run, row.run_id);
+      summary.run_id = row.run_id;
+      summary.trace_id = row.trace_id;
+      run.source = await ledgerKeyedSource(client, run.source, run.settings);
+    }
+    summary.shared = { id: entry.sharedId, worker: entry.worker, planned };
+    await joinWorker(client, summary.run_id, entry.worker, planned);
+    run.logger.info({ run_id: summary.run_id, shared_id: entry.sharedId, worker: entry.worker }, planned ? 'planned the shared run; loading its objects with its other workers' : 'joined the shared run');
+  } finally {
+    await entry.lock.endJoin().catch(() => {});
+  }
+  const plan: Plan = { load: [], reasons: new Map(), unchanged: [], waiting: [], skipped: [] };
+  return { plan, queue: new SharedQueue(summary.run_id, entry.worker) };
+}
+
+/** A worker of a shared run leaves: its row in the run's workers; the last one out closes the run. */
+async function leaveSharedRun(client: pg.Client, lock: RunLock, summary: RunSummary, logger: Logger): Promise<void> {
+  try {
+    const last = await lock.leaveShared();
+    await leaveWorker(client, summary.run_id, summary.shared!.worker, summary.status, summary);
+    if (!last) return;
+    const planned = (await client.query<{ summary: Partial<RunSummary> | null }>('SELECT summary FROM etl_runs WHERE run_id = $1', [summary.run_id])).rows[0]?.summary ?? null;
+    summary.shared!.run = await closeSharedRun(client, summary, planned);
+    logger.info({ run_id: summary.run_id, status: summary.shared!.run.status }, 'the last worker out closed the shared run');
+  } catch (error) {
+    logger.warn({ err: errorMessage(error) }, 'could not record leaving the shared run; the next run closes it');
   }
 }
 
@@ -184,7 +266,6 @@ function stopSignal(signal: AbortSignal | undefined, lock: RunLock, settings: Se
  */
 async function planObjects(run: Run): Promise<Plan> {
   const { client, summary, logger } = run;
-  await closeAbandonedRuns(run);
   const planned = await planSource(client, run.source, run.settings, run.selection, run.signal).catch((error: unknown) => {
     if (run.signal.aborted) throw new RunAbortedError('the run was stopped while listing the source');
     throw error;
@@ -223,35 +304,42 @@ async function planObjects(run: Run): Promise<Plan> {
   return plan;
 }
 
-/** Runs left 'running' by a process that died are closed, with the summary they wrote if any. */
-async function closeAbandonedRuns(run: Run): Promise<void> {
-  for (const abandoned of await abandonedRuns(run.client)) {
+/** Runs left 'running' by a process that died are closed (but `except`), with the summary they wrote if any. */
+async function closeAbandonedRuns(run: Run, except?: string): Promise<void> {
+  for (const abandoned of await abandonedRuns(run.client, except)) {
     const written = await readRunSummary(run.settings.stateDir, abandoned.run_id, abandoned.started_at);
     await closeAbandonedRun(run.client, abandoned.run_id, written);
     run.logger.warn({ run_id: abandoned.run_id, status: written?.status ?? 'aborted' }, 'closed a run that an earlier process left running');
   }
 }
 
-/** Load: the planned objects in batches (pipeline/batches.ts), `load_concurrency` at a time, each on its own connection and parse thread. */
-async function loadObjects(run: Run, plan: Plan): Promise<void> {
+/**
+ * Load: the planned objects in batches (pipeline/batches.ts), `load_concurrency` at a time, each on
+ * its own connection and parse thread; in a shared run, the batches its workers claim (`shared`).
+ */
+async function loadObjects(run: Run, plan: Plan, shared?: SharedQueue): Promise<void> {
   const { settings, logger, summary, signal } = run;
   // Batches load `load_concurrency` at a time: while one batch's merge keeps Postgres busy, the
   // next is read. The result does not depend on the order (lineage decides), and merges insert
   // in key order, so they wait for each other, never deadlock.
-  const workers = Math.min(settings.loadConcurrency, Math.max(1, plan.load.length));
+  const workers = shared ? settings.loadConcurrency : Math.min(settings.loadConcurrency, Math.max(1, plan.load.length));
   const queue = batchesOf(plan.load, plan.reasons, workers);
   const inFlight = new Map<string, number>(); // rows read so far by each object in a load, for progress
   // The loads' claims on the new keys they copy in directly (read/stage-encoder.ts), and the
-  // tables that are empty now: for those, the claims alone say which keys are new.
-  const claims = NewKeyClaims.forRun(plan.load.reduce((sum, object) => sum + object.size, 0));
-  const emptyAtStart = plan.load.length > 0 ? await emptyDirectTables(run.client) : [];
+  // tables that are empty now: for those, the claims alone say which keys are new. A shared run's
+  // other processes have claims of their own, so there every batch asks the tables (a key two
+  // processes both took for new makes one of them merge its batch: lostToAnotherLoad).
+  const sharedTotals = shared ? await sharedRunTotals(run.client, summary.run_id) : undefined;
+  const claims = NewKeyClaims.forRun(sharedTotals?.bytes ?? plan.load.reduce((sum, object) => sum + object.size, 0));
+  const emptyAtStart = plan.load.length > 0 && !shared ? await emptyDirectTables(run.client) : [];
+  const total = sharedTotals?.objects ?? plan.load.length;
   const busy = new Set<pg.Client>(); // connections in a load, to cancel on a stop
   let stopped = false;
   const progress = setInterval(() => {
     const seconds = (Date.now() - run.started.getTime()) / 1000;
     const rows = summary.rows.read + [...inFlight.values()].reduce((a, b) => a + b, 0);
     logger.info(
-      { files_done: summary.files.loaded + summary.files.failed, files_failed: summary.files.failed, files_total: plan.load.length, rows, rows_per_second: Math.round(rows / seconds) },
+      { files_done: summary.files.loaded + summary.files.failed, files_failed: summary.files.failed, files_total: total, rows, rows_per_second: Math.round(rows / seconds) },
       'progress',
     );
   }, settings.progressIntervalMs);
@@ -276,11 +364,13 @@ async function loadObjects(run: Run, plan: Plan): Promise<void> {
     try {
       client = await connectDatabase(settings.databaseUrl, 'etl-load', settings.database, settings.databaseSchema);
       while (!stopped && !signal.aborted) {
-        const batch = queue.shift();
-        if (!batch) return;
         busy.add(client);
         let results: FileResult[];
+        let batch: SourceObject[] | undefined;
         try {
+          // A shared run's batch comes claimed, in a transaction its load goes on in.
+          batch = shared ? await shared.next(client, signal) : queue.shift();
+          if (!batch) return;
           results = await loadBatch(batch, {
             client,
             source: run.source,
@@ -299,6 +389,7 @@ async function loadObjects(run: Run, plan: Plan): Promise<void> {
             retry: { baseSeconds: settings.retryBaseSeconds, maxSeconds: settings.retryMaxSeconds },
             signal: run.signal,
             emptyAtStart,
+            shared: shared?.claims,
             onStart: (object) => {
               inFlight.set(object.key, 0);
               run.observer?.started(object);
@@ -307,13 +398,14 @@ async function loadObjects(run: Run, plan: Plan): Promise<void> {
               inFlight.set(object.key, rows);
               run.observer?.rows(object, rows);
             },
-          });
+          }, shared !== undefined);
         } catch (error) {
-          if (error instanceof RunAbortedError) return;
+          if (shared) await rollback(client);
+          if (error instanceof RunAbortedError || (shared && signal.aborted)) return;
           throw error;
         } finally {
           busy.delete(client);
-          for (const object of batch) inFlight.delete(object.key);
+          for (const object of batch ?? []) inFlight.delete(object.key);
         }
         const byKey = new Map(batch.map((object) => [object.key, object]));
         for (const result of results) {

@@ -3,7 +3,8 @@
 import type { Span } from '@opentelemetry/api';
 import type { FileResult } from './file.ts';
 
-export type RunStatus = 'ok' | 'failed' | 'locked' | 'aborted';
+/** locked: another run holds the run lock; done: a worker of a shared run came after it was closed. Neither touches anything. */
+export type RunStatus = 'ok' | 'failed' | 'locked' | 'done' | 'aborted';
 
 export interface RunSummary {
   run_id: string;
@@ -34,6 +35,13 @@ export interface RunSummary {
   loaded_files: Array<{ key: string; rows_read: number; rows_loaded: number; rows_quarantined: number; extra_columns: string[] }>;
   error?: string;
   summary_file?: string;
+  /** A worker of a shared run (config run_id): its counts are its own; the last one out has the run's. */
+  shared?: { id: string; worker: string; planned: boolean; run?: RunSummary };
+}
+
+/** The run stepped aside (another run holds the lock, or the shared run was over): nothing was touched. */
+export function steppedAside(summary: RunSummary): boolean {
+  return summary.status === 'locked' || summary.status === 'done';
 }
 
 export function newSummary(runId: string, span: Span, started: Date): RunSummary {

@@ -1,6 +1,6 @@
 // Span helpers for the pipeline (only @opentelemetry/api: this works, as no-ops, without the SDK),
 // and the trace fields every log line carries.
-import { isSpanContextValid, SpanStatusCode, trace, type Attributes, type Span, type SpanContext } from '@opentelemetry/api';
+import { context, isSpanContextValid, ROOT_CONTEXT, SpanStatusCode, trace, type Attributes, type Context, type Span, type SpanContext } from '@opentelemetry/api';
 import { scrub } from '../secrets.ts';
 
 /** The tracer of the pipeline's spans (etl.run, etl.file and the stages of a file). */
@@ -46,4 +46,18 @@ export function traceFields(): { trace_id?: string; span_id?: string } {
   if (active && isSpanContextValid(active)) return { trace_id: active.traceId, span_id: active.spanId };
   if (runTrace) return { trace_id: runTrace.traceId };
   return {};
+}
+
+/** The span as a W3C traceparent, stored with a shared run: its other workers' spans join its trace. */
+export function traceparentOf(span: Span): string | null {
+  const { traceId, spanId, traceFlags } = span.spanContext();
+  if (!isSpanContextValid(span.spanContext())) return null;
+  return `00-${traceId}-${spanId}-${traceFlags.toString(16).padStart(2, '0')}`;
+}
+
+/** The context to start a span in: as a child of the span a traceparent names, or the active one. */
+export function contextOfTraceparent(traceparent: string | null | undefined): Context {
+  const match = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(traceparent ?? '');
+  if (!match) return context.active();
+  return trace.setSpanContext(ROOT_CONTEXT, { traceId: match[1]!, spanId: match[2]!, traceFlags: parseInt(match[3]!, 16), isRemote: true });
 }

@@ -130,6 +130,13 @@ Environment of the etl container (the CronJob's and the test pod's).
       key: {{ ternary $keys.awsSecretAccessKey "AWS_SECRET_ACCESS_KEY" (ne .Values.existingSecret "") }}
       optional: true
 {{- end }}
+{{- if and (gt (int (.Values.workers | default 1)) 1) (ne (.stateVolume | default "") "emptyDir") }}
+{{- /* The Job's pods share one run: the Job's uid, the same in every pod of it (and in a pod that replaces one). */}}
+- name: ETL_RUN_ID
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.labels['batch.kubernetes.io/controller-uid']
+{{- end }}
 {{- if .Values.otel.enabled }}
 - name: K8S_POD_NAME
   valueFrom:
@@ -194,7 +201,11 @@ Environment of the etl container (the CronJob's and the test pod's).
   configMap:
     name: {{ include "toshiba-etl.configMapName" . }}
 - name: state
-{{- if and .Values.persistence.enabled (ne (.stateVolume | default "") "emptyDir") }}
+{{- if and (gt (int (.Values.workers | default 1)) 1) (ne (.stateVolume | default "") "emptyDir") }}
+  # A state dir per worker pod: pods on several nodes cannot all mount a ReadWriteOnce volume.
+  emptyDir:
+    sizeLimit: {{ .Values.workerState.sizeLimit | quote }}
+{{- else if and .Values.persistence.enabled (ne (.stateVolume | default "") "emptyDir") }}
   persistentVolumeClaim:
     claimName: {{ include "toshiba-etl.claimName" . }}
 {{- else }}
