@@ -428,6 +428,30 @@ describe('helm chart', () => {
     assert.equal(none.spec.jobTemplate.spec.podFailurePolicy, undefined);
   });
 
+  it('renders one pod per run by default, and with workers: 3 an Indexed Job of three pods that share one run', () => {
+    const single = cronJob(render()).spec.jobTemplate.spec as Record<string, unknown>;
+    for (const field of ['completionMode', 'completions', 'parallelism']) assert.equal(single[field], undefined, field);
+    assert.equal(envOf(cronJob(render()), 'ETL_RUN_ID'), undefined, 'a run of its own without workers');
+
+    const objects = render({ workers: 3 });
+    assertValid(objects);
+    const job = cronJob(objects);
+    const spec = job.spec.jobTemplate.spec as Record<string, unknown>;
+    assert.equal(spec.completionMode, 'Indexed');
+    assert.equal(spec.completions, 3);
+    assert.equal(spec.parallelism, 3);
+    // Every pod of the Job (and one that replaces a pod) gets the same run id: the Job's uid.
+    assert.deepEqual(envOf(job, 'ETL_RUN_ID')?.valueFrom, { fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/controller-uid']" } });
+    // A state dir per pod (pods on several nodes cannot share a ReadWriteOnce volume); no PVC.
+    assert.deepEqual(podOf(job).volumes.find((v) => v.name === 'state')?.emptyDir, { sizeLimit: '5Gi' });
+    assert.equal(find(objects, 'PersistentVolumeClaim'), undefined);
+    // The failure policy stays: a failed run fails the Job (its last worker exits 3), a deleted pod is replaced.
+    assert.ok(spec.podFailurePolicy, 'podFailurePolicy kept');
+    // The helm test pod runs `etl check` on its own: no run id.
+    const check = objects.find((o) => o.kind === 'Pod') as K8sObject & { spec: { containers: Array<{ env?: Array<{ name: string }> }> } };
+    assert.equal(check.spec.containers[0]!.env?.some((env) => env.name === 'ETL_RUN_ID'), false);
+  });
+
   it('puts the database URL and AWS keys in its own Secret and reads them as env', () => {
     const objects = render({ secret: { databaseUrl: 'postgresql://etl:pw@db:5432/etl', awsAccessKeyId: 'AKIA1', awsSecretAccessKey: 's3cr3t' } });
     assertValid(objects);

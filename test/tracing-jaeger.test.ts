@@ -18,6 +18,7 @@ import { DEFAULT_FLUSH_TIMEOUT_MS } from '../src/telemetry/tracing.ts';
 import { runCli, startCli, type CliResult } from './helpers/cli.ts';
 import { freshDatabase, jaegerUrl, otlpEndpoint, type FreshDatabase } from './helpers/services.ts';
 import { inError, parentOf, tags, type JaegerSpan, type JaegerTrace } from './helpers/jaeger.ts';
+import { query } from './helpers/db.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -390,4 +391,51 @@ describe('runs that do not load everything', () => {
       assert.match(String((JSON.parse(warnings[0]!) as { msg: string }).msg), /^tracing: (could not send|gave up sending) the run's spans to http:\/\/127\.0\.0\.1:\d+\/v1\/traces/);
     });
   }
+});
+
+describe('a run shared by three workers (ETL_RUN_ID), read back from Jaeger', () => {
+  let db: FreshDatabase;
+  let source: string;
+  let expected: Expected;
+  const dirs: string[] = [];
+  before(async () => {
+    db = await freshDatabase({ prefix: 'tracing_shared' });
+    source = tempDir('etl-trace-shared-');
+    const generated = generateExports({ seed: 65, files: 12, rowsPerFile: 200, variations: false });
+    expected = generated.expected;
+    await writeExports(source, generated.objects);
+  });
+  after(async () => {
+    await db?.drop();
+    for (const dir of [source, ...dirs]) if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('is one trace: the workers\' etl.run spans are children of the planner\'s, with one etl.file span per object', async () => {
+    const service = uniqueService('shared');
+    const env = () => {
+      const stateDir = tempDir('etl-trace-worker-');
+      dirs.push(stateDir);
+      return runEnv(db, source, stateDir, service, { ETL_RUN_ID: 'trace-job' });
+    };
+    const results = await Promise.all([runCli(['run'], env()), runCli(['run'], env()), runCli(['run'], env())]);
+    for (const result of results) assert.equal(result.code, 0, result.stdout + result.stderr);
+    const [run] = await query<{ trace_id: string | null }>(db.url, 'SELECT trace_id FROM etl_runs');
+    assert.ok(run?.trace_id, 'the run row names its trace');
+    const traces = await waitForSpans(service, (spans) => count(spans, 'etl.run') === 3 && count(spans, 'etl.file') >= expected.files.length);
+    assert.deepEqual(
+      traces.map((trace) => trace.traceID),
+      [run.trace_id],
+      'every span of the three workers is in the run\'s trace',
+    );
+    const spans = traces[0]!.spans;
+    const runs = spans.filter((span) => span.operationName === 'etl.run');
+    const planner = runs.filter((span) => tagsOf(span)['etl.run.planned_here'] === true);
+    assert.equal(planner.length, 1, 'one worker planned the run');
+    assert.equal(parentOf(planner[0]!), undefined, 'the planner\'s span is the root');
+    for (const span of runs.filter((span) => span !== planner[0])) assert.equal(parentOf(span), planner[0]!.spanID, 'a worker\'s span is a child of the planner\'s');
+    assert.deepEqual(new Set(runs.map((span) => tagsOf(span)['etl.run.worker'])).size, 3, 'three workers');
+    // Each object loaded once: one etl.file span per object, loaded.
+    const files = spans.filter((span) => span.operationName === 'etl.file' && tagsOf(span)['etl.file.status'] === 'loaded');
+    assert.deepEqual(files.map((span) => tagsOf(span)['etl.object.key']).sort(), expected.files.map((file) => file.key).sort());
+  });
 });
