@@ -1,4 +1,4 @@
-// npm run bench [-- --files N --rows N --seed N --rounds N --concurrency N --memory-limit MiB]
+// npm run bench [-- --files N --rows N --seed N --rounds N --concurrency N --workers N --memory-limit MiB]
 //
 // Generates seed-shaped exports (default about 450 k rows in 60 objects, with the spec's
 // variations and realistic defect rates) and, in the same run, on a private Postgres, measures in
@@ -19,7 +19,10 @@
 //                  (load_concurrency): CPU seconds grow when two threads share these two cores,
 //                  so the runner's CPU is compared with the floors measured the same way
 //   DuckDB         the script bench/duckdb/load.py when its venv is there (bench/duckdb/setup.sh)
-// and once, after the first round: a nightly increment (one new object on top of the loaded set,
+// --workers N: etl run is N processes that share one run (ETL_RUN_ID, as the chart's workers), started
+// together, each with its own state dir: its time is the last one's end, its CPU the sum of theirs,
+// its peak RSS the largest of one process.
+// And once, after the first round: a nightly increment (one new object on top of the loaded set,
 // timed end to end: listing, plan, load). Figures are ratios between these, since the machine is
 // shared and its speed swings by a third within the hour.
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
@@ -33,7 +36,7 @@ import { to as copyTo, from as copyFrom } from 'pg-copy-streams';
 import { generateExports, writeExports, type Expected } from '../src/sample/generator.ts';
 import { migrate } from '../src/load/migrate.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { log, MemoryCgroup, REAPED_MS, vacuumFollowUp, postgresServer, timeEtlRun, withClient, type Server } from './lib.ts';
+import { log, MemoryCgroup, REAPED_MS, vacuumFollowUp, postgresServer, timeEtlRun, withClient, type EtlRun, type Server } from './lib.ts';
 import { duckdbAvailable, runDuckdb, DUCKDB_SETUP } from './duckdb.ts';
 import type { ThreadCpu } from './threads.ts';
 
@@ -46,6 +49,7 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '2026' },
     rounds: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '2' },
+    workers: { type: 'string', default: '1' },
     'memory-limit': { type: 'string' },
   },
 });
@@ -53,7 +57,9 @@ const files = Number(values.files);
 const rowsPerFile = Number(values.rows);
 const rounds = Number(values.rounds);
 const concurrency = Number(values.concurrency);
+const workers = Number(values.workers);
 const etlEnv: Record<string, string> = { ETL_LOAD_CONCURRENCY: String(concurrency) };
+let sharedRuns = 0;
 // The runner held to a memory limit, as in its pod (the chart's resources.limits.memory is 1024).
 const cgroup = values['memory-limit'] ? new MemoryCgroup(Number(values['memory-limit'])) : undefined;
 
@@ -197,7 +203,7 @@ async function main(): Promise<void> {
       const etlDb = await server.createDatabase(`etl_${round}`);
       const stateDir = path.join(work, `state-${round}`);
       cgroup?.resetPeak();
-      const etl = await measured(server, etlDb, () => timeEtlRun(etlDb, exportsDir, stateDir, etlEnv, cgroup));
+      const etl = await measured(server, etlDb, () => timeEtlWorkers(etlDb, exportsDir, stateDir));
       const run = etl.result;
       const cgroupPeakMib = cgroup?.peakMib();
       if (cgroup && run.code === 137) throw new Error(`etl run was killed: it went past the memory limit of ${cgroup.limitMib} MiB`);
@@ -288,7 +294,7 @@ async function nightlyIncrement(url: string, exportsDir: string, stateDir: strin
   const modified = new Date(latest + 3_600_000);
   utimesSync(file, modified, modified);
   try {
-    const run = await timeEtlRun(url, exportsDir, stateDir, etlEnv, cgroup);
+    const run = await timeEtlWorkers(url, exportsDir, stateDir);
     if (run.code !== 0 && run.code !== 3) throw new Error(`the nightly increment's etl run exited ${run.code}:\n${run.stderr.slice(-2000)}`);
     const loaded = await withClient(url, (client) => client.query<{ rows_loaded: string }>("SELECT rows_loaded FROM etl_files WHERE object_key = 'nightly/export_next.csv' AND status = 'loaded'"));
     if (loaded.rows.length !== 1) throw new Error('the nightly increment did not load its new object');
@@ -296,6 +302,26 @@ async function nightlyIncrement(url: string, exportsDir: string, stateDir: strin
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** etl run as `workers` processes of one shared run (one process: a run of its own, as without --workers). */
+async function timeEtlWorkers(url: string, exportsDir: string, stateDir: string): Promise<EtlRun> {
+  if (workers <= 1) return timeEtlRun(url, exportsDir, stateDir, etlEnv, cgroup);
+  const runId = `bench-${++sharedRuns}`;
+  const all = await Promise.all(Array.from({ length: workers }, (_, index) => timeEtlRun(url, exportsDir, `${stateDir}-worker-${index}`, { ...etlEnv, ETL_RUN_ID: runId }, cgroup)));
+  const sum = (pick: (run: EtlRun) => number) => all.reduce((total, run) => total + pick(run), 0);
+  const threads = all.every((run) => run.threadCpuMs)
+    ? { main: sum((run) => run.threadCpuMs!.main), workers: sum((run) => run.threadCpuMs!.workers), v8: sum((run) => run.threadCpuMs!.v8), other: sum((run) => run.threadCpuMs!.other) }
+    : undefined;
+  return {
+    ms: Math.max(...all.map((run) => run.ms)),
+    // The last worker out exits with the run's code (0, or 3 for the export that fails); the others 0.
+    code: all.find((run) => run.code !== 0)?.code ?? 0,
+    maxRssKb: Math.max(...all.map((run) => run.maxRssKb)),
+    cpuMs: sum((run) => run.cpuMs),
+    threadCpuMs: threads,
+    stderr: all.map((run) => run.stderr).join('\n'),
+  };
 }
 
 function threadSeconds(ms: ThreadCpu | undefined): ThreadCpu {
@@ -318,7 +344,7 @@ function report(results: Round[], sourceRows: number, dataObjects: number, bytes
   const us = (seconds: number) => ((seconds / sourceRows) * 1e6).toFixed(1);
   log('');
   log(`medians of ${results.length} round${results.length === 1 ? '' : 's'}; ${sourceRows} source rows in ${dataObjects} data objects (${(bytes / 1e6).toFixed(0)} MB)`);
-  log(`etl run               ${sec(etlMs)} s   ${Math.round(sourceRows / (etlMs / 1000))} source rows/s   peak RSS ${Math.round(m((r) => r.rssMib))} MiB   load_concurrency ${concurrency}`);
+  log(`etl run               ${sec(etlMs)} s   ${Math.round(sourceRows / (etlMs / 1000))} source rows/s   peak RSS ${Math.round(m((r) => r.rssMib))} MiB   load_concurrency ${concurrency}${workers > 1 ? `, ${workers} workers sharing the run (CPU summed, RSS of the largest)` : ''}`);
   if (cgroup) log(`memory limit          ${cgroup.limitMib} MiB (a cgroup, as the pod's limit): completed; the cgroup's peak ${Math.round(m((r) => r.cgroupPeakMib!))} MiB, page cache included`);
   log(`raw COPY              ${sec(copyMs)} s   etl run takes ${m((r) => r.etlMs / r.copyMs).toFixed(2)}x its time`);
   log(`Postgres CPU          etl run ${m((r) => r.etlDbVacuum).toFixed(1)} s, raw COPY ${m((r) => r.copyDbVacuum).toFixed(1)} s (vacuum included): ${dbRatio.toFixed(2)}x  (statements alone ${dbRatioStatements.toFixed(2)}x)   target <= 2x: ${dbRatio <= 2 ? 'met' : 'NOT met'}`);

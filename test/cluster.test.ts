@@ -96,6 +96,27 @@ async function runs(url: string): Promise<number> {
   }
 }
 
+/** TCP proxies on the node bridge to the test Postgres (of `databaseUrl`) and MinIO: how the pods reach them. */
+async function podProxies(databaseUrl: string): Promise<{ postgresProxy: TcpProxy; s3Proxy: TcpProxy }> {
+  const database = new URL(databaseUrl);
+  const s3 = new URL(requireService('TEST_S3_ENDPOINT'));
+  return {
+    postgresProxy: await startTcpProxy(database.hostname, Number(database.port), POD_GATEWAY),
+    s3Proxy: await startTcpProxy(s3.hostname, Number(s3.port), POD_GATEWAY),
+  };
+}
+
+/** A namespace that enforces the restricted Pod Security Standard, once it has its default service account. */
+async function restrictedNamespace(name: string): Promise<void> {
+  await kubectl(['create', 'namespace', name]);
+  await kubectl(['label', 'namespace', name, 'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/enforce-version=latest']);
+  const accountBy = Date.now() + 30_000;
+  while (!(await kubectl(['get', 'serviceaccounts', '-n', name, '-o', 'name'])).includes('serviceaccount/default')) {
+    assert.ok(Date.now() < accountBy, `${name} got no default service account within 30 s`);
+    await sleep(200);
+  }
+}
+
 describe('the chart on a real Kubernetes, running the image', { concurrency: false }, () => {
   let db: FreshDatabase;
   let bucket: TestBucket;
@@ -111,18 +132,8 @@ describe('the chart on a real Kubernetes, running the image', { concurrency: fal
     const generated = generateExports({ seed: 1734, files: 4, rowsPerFile: 50 });
     expected = generated.expected;
     for (const object of [...generated.objects].sort((a, b) => (a.key < b.key ? -1 : 1))) await bucket.put(`exports/${object.key}`, object.body);
-    const database = new URL(db.url);
-    const s3 = new URL(requireService('TEST_S3_ENDPOINT'));
-    postgresProxy = await startTcpProxy(database.hostname, Number(database.port), POD_GATEWAY);
-    s3Proxy = await startTcpProxy(s3.hostname, Number(s3.port), POD_GATEWAY);
-
-    await kubectl(['create', 'namespace', namespace]);
-    await kubectl(['label', 'namespace', namespace, 'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/enforce-version=latest']);
-    const accountBy = Date.now() + 30_000;
-    while (!(await kubectl(['get', 'serviceaccounts', '-n', namespace, '-o', 'name'])).includes('serviceaccount/default')) {
-      assert.ok(Date.now() < accountBy, `${namespace} got no default service account within 30 s`);
-      await sleep(200);
-    }
+    ({ postgresProxy, s3Proxy } = await podProxies(db.url));
+    await restrictedNamespace(namespace);
     // No provisioner: a PersistentVolume on the node for the chart's claim. hostPath gets no
     // fsGroup, so the folder is the runtime user's already.
     mkdirSync(hostDir, { recursive: true, mode: 0o770 });
@@ -267,5 +278,115 @@ describe('the chart on a real Kubernetes, running the image', { concurrency: fal
     await helm(['uninstall', release, '-n', namespace, '--wait']);
     const left = await getJson<{ items: { kind: string; metadata: { name: string } }[] }>(['get', 'cronjobs,persistentvolumeclaims']);
     assert.deepEqual(left.items.map((item) => `${item.kind}/${item.metadata.name}`), [`PersistentVolumeClaim/${cronJobName}-state`]);
+  });
+});
+
+describe('the chart with workers: 3 on a real Kubernetes: one run over three pods', { concurrency: false }, () => {
+  const workersNamespace = `etl-workers-${id}`;
+  let db: FreshDatabase;
+  let bucket: TestBucket;
+  let expected: Expected;
+  let postgresProxy: TcpProxy;
+  let s3Proxy: TcpProxy;
+  const get = async <T>(args: string[]): Promise<T> => JSON.parse(await kubectl([...args, '-n', workersNamespace, '-o', 'json'])) as T;
+
+  before(async () => {
+    requireService('TEST_IMAGE_ARCHIVE');
+    db = await freshDatabase({ prefix: 'cluster_workers' });
+    bucket = await createTestBucket('etl-cluster-workers');
+    // Enough to keep three pods busy for a while (one is deleted mid-run).
+    const generated = generateExports({ seed: 1735, files: 24, rowsPerFile: 6000, variations: false });
+    expected = generated.expected;
+    for (const object of [...generated.objects].sort((a, b) => (a.key < b.key ? -1 : 1))) await bucket.put(`exports/${object.key}`, object.body);
+    ({ postgresProxy, s3Proxy } = await podProxies(db.url));
+    await restrictedNamespace(workersNamespace);
+  });
+
+  after(async () => {
+    await kubectl(['delete', 'namespace', workersNamespace, '--wait=true', '--timeout=120s']).catch(() => undefined);
+    await postgresProxy?.close();
+    await s3Proxy?.close();
+    await db?.drop();
+    await bucket?.drop();
+  });
+
+  it('the scheduled Job runs three pods that load the MinIO set exactly once; one pod deleted mid-run, the Job still completes exact', async () => {
+    const database = new URL(db.url);
+    database.hostname = POD_GATEWAY;
+    database.port = String(postgresProxy.port);
+    const s3 = s3Settings();
+    const [repository, tag] = TEST_IMAGE.split(':') as [string, string];
+    await helm([
+      'install', release, chartDir, '-n', workersNamespace,
+      '--set', `image.repository=${repository}`, '--set', `image.tag=${tag}`, '--set', 'image.pullPolicy=Never',
+      '--set', 'schedule=* * * * *', '--set', 'workers=3', '--set', 'workerState.sizeLimit=1Gi',
+      '--set', `config.source=s3://${bucket.name}/exports/`,
+      '--set', `config.s3_endpoint=http://${POD_GATEWAY}:${s3Proxy.port}`, '--set', 'config.s3_force_path_style=true',
+      '--set', `config.aws_region=${s3.region}`,
+      '--set', `secret.databaseUrl=${database.toString()}`,
+      '--set', `secret.awsAccessKeyId=${s3.credentials.accessKeyId}`, '--set', `secret.awsSecretAccessKey=${s3.credentials.secretAccessKey}`,
+      '--set', 'otel.enabled=false',
+    ]);
+    // The first scheduled Job; the CronJob is then suspended, so that it is the only run.
+    const deadline = Date.now() + 120_000;
+    let job: (Job & { metadata: { uid: string } }) | undefined;
+    while (job === undefined) {
+      const jobs = await get<{ items: Array<Job & { metadata: { uid: string } }> }>(['get', 'jobs']);
+      job = jobs.items.find((item) => item.metadata.ownerReferences?.some((owner) => owner.kind === 'CronJob' && owner.name === cronJobName));
+      if (job === undefined) {
+        assert.ok(Date.now() < deadline, 'the CronJob started no Job within 120 s of its every-minute schedule');
+        await sleep(1000);
+      }
+    }
+    await kubectl(['patch', 'cronjob', cronJobName, '-n', workersNamespace, '--type=merge', '-p', '{"spec":{"suspend":true}}']);
+    // Once the run is under way (some of its objects done, not all), one of its pods is deleted.
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      const progressBy = Date.now() + 180_000;
+      for (;;) {
+        const { rows } = await client.query<{ done: number; total: number }>(
+          `SELECT count(*) FILTER (WHERE done_by IS NOT NULL)::int AS done, count(*)::int AS total FROM etl_run_objects o JOIN etl_runs r USING (run_id) WHERE r.shared_id = $1`,
+          [job.metadata.uid],
+        ).catch(() => ({ rows: [] as Array<{ done: number; total: number }> }));
+        if (rows[0] && rows[0].done > 0 && rows[0].done < rows[0].total) break;
+        assert.ok(Date.now() < progressBy, `the run of Job ${job.metadata.name} did not get under way within 180 s: ${JSON.stringify(rows)}\n${podLogs(job.metadata.name).slice(-3000)}`);
+        await sleep(200);
+      }
+      const pods = await get<{ items: Array<{ metadata: { name: string }; status: { phase: string } }> }>(['get', 'pods', '-l', `job-name=${job.metadata.name}`]);
+      const running = pods.items.filter((pod) => pod.status.phase === 'Running');
+      assert.equal(running.length, 3, `three pods run the Job: ${JSON.stringify(pods.items.map((pod) => [pod.metadata.name, pod.status.phase]))}`);
+      await kubectl(['delete', 'pod', running[0]!.metadata.name, '-n', workersNamespace, '--wait=false']);
+
+      const done = await (async () => {
+        const by = Date.now() + 300_000;
+        for (;;) {
+          const current = await get<Job>(['get', 'job', job.metadata.name]);
+          if (finished(current) !== undefined) return current;
+          assert.ok(Date.now() < by, `job ${job.metadata.name} did not finish within 300 s: ${JSON.stringify(current.status)}\n${podLogs(job.metadata.name).slice(-3000)}`);
+          await sleep(1000);
+        }
+      })();
+      assert.equal(finished(done), 'Complete', `job ${done.metadata.name}: ${JSON.stringify(done.status)}\n${podLogs(done.metadata.name).slice(-3000)}`);
+      assert.equal(done.status.succeeded, 3, 'three indexes succeeded');
+      await assertMatchesOracle(db.url, expected, 'three pods, one deleted mid-run');
+      const { rows: runRows } = await client.query<{ shared_id: string; status: string }>('SELECT shared_id, status FROM etl_runs');
+      assert.deepEqual(runRows, [{ shared_id: job.metadata.uid, status: 'ok' }], 'one run, the Job\'s, closed ok');
+      const { rows: objects } = await client.query<{ n: number; workers: number }>(
+        'SELECT count(*)::int AS n, count(DISTINCT done_by)::int AS workers FROM etl_run_objects WHERE done_by IS NOT NULL',
+      );
+      assert.equal(objects[0]!.n, expected.files.length, 'every object of the run done once');
+      assert.ok(objects[0]!.workers >= 2, 'the pods shared the work');
+      // The deleted pod stopped (its batch rolled back, taken by another pod): three indexes
+      // succeeded all the same, so the pod the Job started for its index did too (it joined the
+      // run, or found it over and touched nothing).
+      const { rows: workerRows } = await client.query<{ status: string }>('SELECT status FROM etl_run_workers ORDER BY joined_at');
+      assert.equal(workerRows.filter((row) => row.status === 'aborted').length, 1, JSON.stringify(workerRows));
+      assert.equal(workerRows.filter((row) => row.status === 'ok').length, workerRows.length - 1, JSON.stringify(workerRows));
+      const { rows: ledger } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM etl_files WHERE attempts = 1');
+      assert.equal(ledger[0]!.n, expected.files.length, 'each object recorded once');
+    } finally {
+      await client.end();
+    }
   });
 });

@@ -80,8 +80,7 @@ export async function runPipeline(settings: Settings, logger: Logger, options: R
   return tracer.startActiveSpan('etl.run', {}, parent, async (span) => {
     rememberRunTrace(span);
     try {
-      if (entryError !== undefined) throw entryError;
-      const summary = await runSteps(settings, logger, options, span, settings.runId ? { entry } : undefined);
+      const summary = await runSteps(settings, logger, options, span, settings.runId ? { entry, error: entryError } : undefined);
       span.setAttributes({
         'etl.run.id': summary.run_id,
         'etl.run.status': summary.status,
@@ -109,7 +108,8 @@ export async function runPipeline(settings: Settings, logger: Logger, options: R
   });
 }
 
-async function runSteps(settings: Settings, logger: Logger, options: RunOptions, span: Span, shared?: { entry: SharedEntry | undefined }): Promise<RunSummary> {
+/** `shared`: a worker of a shared run, at its turn to join (or what kept it from the door). */
+async function runSteps(settings: Settings, logger: Logger, options: RunOptions, span: Span, shared?: { entry: SharedEntry | undefined; error: unknown }): Promise<RunSummary> {
   const started = new Date();
   const summary = newSummary(randomUUID(), span, started);
   const source = await openSource(settings);
@@ -120,6 +120,7 @@ async function runSteps(settings: Settings, logger: Logger, options: RunOptions,
   let queue: SharedQueue | undefined;
   try {
     if (shared) {
+      if (shared.error !== undefined) throw shared.error;
       if (!shared.entry || shared.entry.role.kind === 'elsewhere') return stepAside(summary, started, logger, span, 'locked');
       if (shared.entry.role.kind === 'done') {
         await lock!.endJoin();
