@@ -722,8 +722,9 @@ describe('values.schema.json', () => {
   });
 
   it('names the same config keys as the application: values.schema.json, the keys values.yaml lists, and their defaults', () => {
-    // Secrets go through the Secret (secret / existingSecret), state_dir is persistence.mountPath.
-    const notInChart = new Set(['pg_conn_string', 'aws_access_key_id', 'aws_secret_access_key', 'state_dir']);
+    // Secrets go through the Secret (secret / existingSecret), state_dir is persistence.mountPath,
+    // run_id is the Job's uid when workers > 1 (the downward API).
+    const notInChart = new Set(['pg_conn_string', 'aws_access_key_id', 'aws_secret_access_key', 'state_dir', 'run_id']);
     const application = Object.entries(configSchema).filter(([key]) => !notInChart.has(key));
     const schema = JSON.parse(readFileSync(path.join(chartDir, 'values.schema.json'), 'utf8')) as { properties: { config: { properties: Record<string, { type: string[]; enum?: string[]; pattern?: string }> } } };
     const chart = schema.properties.config.properties;

@@ -5,11 +5,12 @@
 -- loads them (FOR UPDATE SKIP LOCKED) and marks them done in the same commit as the data and the
 -- ledger row, so each object is loaded by exactly one worker, and a worker that dies holds
 -- nothing: its transaction rolls back and its rows can be claimed again.
+-- The run_id columns are not foreign keys: etl_runs can still be truncated on its own.
 ALTER TABLE etl_runs ADD COLUMN shared_id text UNIQUE;
 ALTER TABLE etl_runs ADD COLUMN traceparent text;
 
 CREATE TABLE etl_run_objects (
-  run_id           uuid        NOT NULL REFERENCES etl_runs ON DELETE CASCADE,
+  run_id           uuid        NOT NULL,
   object_key       text        NOT NULL,
   version          text        NOT NULL,
   size             bigint      NOT NULL,
@@ -31,7 +32,7 @@ CREATE INDEX etl_run_objects_to_do ON etl_run_objects (run_id, batch) WHERE done
 
 -- The processes of a shared run: when each joined and left, and its own summary.
 CREATE TABLE etl_run_workers (
-  run_id      uuid        NOT NULL REFERENCES etl_runs ON DELETE CASCADE,
+  run_id      uuid        NOT NULL,
   worker      text        NOT NULL,
   planned     boolean     NOT NULL DEFAULT false,
   joined_at   timestamptz NOT NULL DEFAULT now(),
