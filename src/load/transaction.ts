@@ -10,6 +10,15 @@ export async function commit(client: ClientBase): Promise<void> {
   await client.query('COMMIT');
 }
 
+/** A point inside the open transaction to roll back to (rollbackToSavepoint), keeping what came before. */
+export async function savepoint(client: ClientBase): Promise<void> {
+  await client.query('SAVEPOINT etl_direct_copy');
+}
+
+export async function rollbackToSavepoint(client: ClientBase): Promise<void> {
+  await client.query('ROLLBACK TO SAVEPOINT etl_direct_copy');
+}
+
 /** Rolls back whatever is open; never throws (the connection may be the thing that failed). */
 export async function rollback(client: ClientBase): Promise<void> {
   await client.query('ROLLBACK').catch(() => {});

@@ -28,7 +28,7 @@ import { createStage, existingFirstKeys, lostToAnotherLoad } from '../load/stagi
 import { mergeStaged } from '../load/merge.ts';
 import { recordFile, type FileOutcome, type RetryPolicy } from '../load/ledger.ts';
 import { keepFailedAttempt, replaceWithStaged } from '../load/quarantine.ts';
-import { begin, commit, rollback } from '../load/transaction.ts';
+import { begin, commit, rollback, rollbackToSavepoint, savepoint } from '../load/transaction.ts';
 import type { LocalCopy, Source, SourceObject } from '../sources/source.ts';
 import { classify, errorMessage, RunAbortedError } from './errors.ts';
 import { boundedList } from '../safe-text.ts';
@@ -221,7 +221,7 @@ class AttemptEnds extends Error {
 async function attemptBatch(all: readonly FileLoad[], context: LoadContext, batchSpan: Span, batch: BatchState): Promise<'done' | 'again' | 'one by one' | 'fatal'> {
   const { client, parser } = context;
   let files = all.filter((file) => !file.taken);
-  const copies = new StageCopies(client);
+  let copies = new StageCopies(client);
   let alone = files.length === 1;
   let copySpan: Span | undefined;
   let copyRecords = 0;
@@ -260,10 +260,25 @@ async function attemptBatch(all: readonly FileLoad[], context: LoadContext, batc
     parser.startBatch(COPY_CHUNK_BYTES);
     for (const file of reading) await readFile(file, context, write, alone);
     const existing = await existingKeys(context, batch.direct);
-    for await (const chunk of parser.flush(existing)) await write(chunk);
-    await copies.end();
+    let direct = existing !== undefined;
+    if (direct) await savepoint(client);
+    const lost = await copyFlushed(parser.flush(existing), write, () => copies.end(), direct);
+    if (lost !== undefined) {
+      // Another load inserted a key this batch took for new (in a shared run, another process:
+      // their claims on new keys are their own): back to before the flush, and every record the
+      // worker still holds goes again, staged and merged; nothing is read again.
+      context.logger.info({ objects: boundedList(files.map((file) => file.object.key), 10), err: errorMessage(lost) }, 'another load inserted a key of this batch first; copying the batch again with every row merged');
+      if (!copies.error) await copies.abort(errorMessage(lost));
+      await rollbackToSavepoint(client);
+      copies = new StageCopies(client);
+      copyRecords = 0;
+      copyBytes = 0;
+      direct = false;
+      batch.direct = false;
+      await copyFlushed(parser.flushAgain(), write, () => copies.end(), false);
+    }
     const loaded = reading.filter((file) => file.failure === undefined);
-    copySpan?.setAttributes({ 'etl.copy.rows': sum(loaded, (file) => file.outcome.rowsLoaded), 'etl.copy.records': copyRecords, 'etl.copy.bytes': copyBytes, 'etl.copy.direct': existing !== undefined });
+    copySpan?.setAttributes({ 'etl.copy.rows': sum(loaded, (file) => file.outcome.rowsLoaded), 'etl.copy.records': copyRecords, 'etl.copy.bytes': copyBytes, 'etl.copy.direct': direct });
     copySpan?.end();
     copySpan = undefined;
     if (loaded.length > 0) {
@@ -324,6 +339,26 @@ async function attemptBatch(all: readonly FileLoad[], context: LoadContext, batc
     // Committed or rolled back: the keys this batch copied in are no longer another load's to avoid.
     parser.release();
   }
+}
+
+/**
+ * Copies what the worker hands out at the batch's end; with `direct`, a COPY that failed because
+ * another load inserted a key first (lostToAnotherLoad) is returned, not thrown, once the worker
+ * has handed out the rest (it keeps the records for flushAgain()).
+ */
+async function copyFlushed(chunks: AsyncIterable<ChunkEvent>, write: (chunk: ChunkEvent) => Promise<void>, end: () => Promise<void>, direct: boolean): Promise<unknown> {
+  let lost: unknown;
+  const unlessLost = async (step: () => Promise<void>) => {
+    try {
+      await step();
+    } catch (error) {
+      if (!direct || !lostToAnotherLoad(error)) throw error;
+      lost = error;
+    }
+  };
+  for await (const chunk of chunks) if (lost === undefined) await unlessLost(() => write(chunk));
+  if (lost === undefined) await unlessLost(end);
+  return lost;
 }
 
 /**

@@ -66,6 +66,7 @@ export type ToWorker =
   | ({ type: 'read' } & ObjectRead)
   | { type: 'keys'; sticky: string[] }
   | { type: 'flush'; existing?: Record<string, string> }
+  | { type: 'flush again' }
   | { type: 'release' }
   | { type: 'ack' };
 
@@ -155,6 +156,16 @@ export class ParseThread {
    */
   async *flush(existing?: Record<string, string>): AsyncGenerator<ChunkEvent> {
     for await (const event of this.exchange({ type: 'flush', ...(existing ? { existing } : {}) }, (event) => event.type === 'flushed')) {
+      if (event.type === 'chunk') yield event;
+    }
+  }
+
+  /**
+   * What the last flush(existing) handed out, again, every record to be staged and merged (another
+   * load inserted a key the batch took for new, and its COPY was rolled back to before the flush).
+   */
+  async *flushAgain(): AsyncGenerator<ChunkEvent> {
+    for await (const event of this.exchange({ type: 'flush again' }, (event) => event.type === 'flushed')) {
       if (event.type === 'chunk') yield event;
     }
   }

@@ -70,6 +70,10 @@ async function handle(message: Exclude<ToWorker, { type: 'ack' }>): Promise<void
       await handOut(message.existing);
       send({ type: 'flushed' });
       return;
+    case 'flush again':
+      for (const chunk of stage.retake()) await sendChunk(chunk);
+      send({ type: 'flushed' });
+      return;
     case 'read':
       await readObject(message);
   }

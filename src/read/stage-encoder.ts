@@ -759,13 +759,17 @@ export class BatchStage {
     return keys;
   }
 
-  /** Gives up the counter claims of firstKeys() (the batch committed or rolled back). */
+  /** Gives up the counter claims of firstKeys() (the batch committed or rolled back), and the records kept for retake(). */
   release(): void {
     const claims = this.claims;
     if (claims) for (const slot of this.claimed) claims.release(slot);
     this.claimed = [];
     this.claims = undefined;
+    if (this.keptForRetake) this.clearRecords();
   }
+
+  /** take(existing) kept the records it handed out, for retake(). */
+  private keptForRetake = false;
 
   /**
    * Everything held, in chunks of about chunkBytes, etl_stage's first; none is held after. With
@@ -779,7 +783,9 @@ export class BatchStage {
       this.handedOutInBatch = true;
     }
     yield* this.extras.take(this.chunkBytes);
-    this.extras.clear();
+    // The records of a direct take stay until release(): when another load inserted one of the
+    // keys taken for new, the batch goes again from them (retake()) instead of being read again.
+    if (!existing) this.extras.clear();
     for (const table of this.tables) {
       let split: DirectSplit | undefined;
       if (existing && table.direct) {
@@ -787,17 +793,34 @@ export class BatchStage {
         split = { stage: table.name, origins: this.origins };
       }
       yield* table.records.take(this.chunkBytes, split);
-      table.records.clear();
+      if (!existing) table.records.clear();
     }
+    this.keptForRetake = existing !== undefined;
     this.marks = this.tables.map(() => 0);
     this.extrasMark = 0;
     this.replaced = this.tables.map(() => []);
   }
 
-  /** Drops everything held (a new batch). */
-  clear(): void {
+  /**
+   * What the last take(existing) handed out, again, every record as a staging record (to be merged):
+   * the batch's direct COPY was rolled back because another load inserted a key it took for new.
+   */
+  *retake(): Generator<StagedChunk> {
+    if (!this.keptForRetake) throw new Error('retake() without a take(existing) before it');
+    yield* this.extras.take(this.chunkBytes);
+    for (const table of this.tables) yield* table.records.take(this.chunkBytes);
+    this.clearRecords();
+  }
+
+  private clearRecords(): void {
     this.extras.clear();
     for (const table of this.tables) table.records.clear();
+    this.keptForRetake = false;
+  }
+
+  /** Drops everything held (a new batch). */
+  clear(): void {
+    this.clearRecords();
     this.replaced = this.tables.map(() => []);
     this.handedOut = false;
     this.handedOutInBatch = false;
