@@ -109,6 +109,42 @@ describe('run metrics in Prometheus', () => {
     assert.deepEqual(await promql(alerts.ToshibaEtlNoSuccessfulRun!), [], 'resolved: a run succeeded');
   });
 
+  it('a run shared by three workers (ETL_RUN_ID) sends the run\'s metrics once, from the last worker out, with the run\'s totals', async (t) => {
+    const db = await freshDatabase({ prefix: 'metrics_shared' });
+    const dir = await mkdtemp(path.join(tmpdir(), 'etl-metrics-shared-'));
+    const stateDirs = await Promise.all([0, 1, 2].map(() => mkdtemp(path.join(tmpdir(), 'etl-metrics-worker-'))));
+    t.after(async () => {
+      await db.drop();
+      for (const folder of [dir, ...stateDirs]) await rm(folder, { recursive: true, force: true });
+    });
+    const { objects, expected } = generateExports({ seed: 517, files: 12, rowsPerFile: 60 }); // one object without SR Number
+    await writeExports(dir, objects);
+    const service = `etl-metrics-shared-${process.pid}-${Date.now().toString(36)}`;
+    const results = await Promise.all(
+      stateDirs.map((stateDir) =>
+        runCli(['run'], {
+          ETL_SOURCE: dir,
+          DATABASE_URL: db.url,
+          ETL_STATE_DIR: stateDir,
+          ETL_RUN_ID: 'metrics-job',
+          OTEL_SERVICE_NAME: service,
+          OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: `${prometheusUrl()}/api/v1/otlp/v1/metrics`,
+        }),
+      ),
+    );
+    // The last one out exits 3 (an object failed) and sends; the others exit 0 and send nothing.
+    assert.deepEqual(results.map((result) => result.code).sort(), [0, 0, 3], results.map((result) => result.stdout.slice(-1500)).join('\n'));
+    const files = byLabel(await until(`etl_run_files{job="${service}"}`, (samples) => samples.length === 6), 'etl_file_outcome');
+    assert.equal(files.loaded, expected.files.filter((file) => file.status === 'loaded').length, 'every object of the run, whichever worker loaded it');
+    assert.equal(files.failed, 1);
+    const rows = byLabel(await promql(`etl_run_rows{job="${service}"}`), 'etl_row_outcome');
+    assert.equal(rows.read, expected.rowsRead);
+    assert.equal(rows.loaded, expected.rowsLoaded);
+    assert.deepEqual((await promql(`etl_run_exit_code{job="${service}"}`)).map((sample) => Number(sample.value[1])), [3]);
+    // One push in all: one sample per series over the whole time the workers ran.
+    assert.deepEqual((await promql(`count_over_time(etl_run_exit_code{job="${service}"}[10m])`)).map((sample) => Number(sample.value[1])), [1], 'the run was counted once');
+  });
+
   it('without an endpoint nothing is sent; OTEL_METRICS_EXPORTER=none turns them off behind a traces endpoint', () => {
     assert.equal(metricsDestination({}), undefined);
     assert.equal(metricsDestination({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/' }), 'http://collector:4318/v1/metrics');

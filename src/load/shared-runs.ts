@@ -68,6 +68,12 @@ export async function insertSharedRun(
   }
 }
 
+/** When the run started, and the summary its planner wrote (what the last worker out closes it with). */
+export async function sharedRunStart(client: ClientBase, runId: string): Promise<{ started_at: Date; summary: Record<string, unknown> | null } | undefined> {
+  const { rows } = await client.query<{ started_at: Date; summary: Record<string, unknown> | null }>('SELECT started_at, summary FROM etl_runs WHERE run_id = $1', [runId]);
+  return rows[0];
+}
+
 /** A worker joins (or, restarted, joins again). */
 export async function joinWorker(client: ClientBase, runId: string, worker: string, planned: boolean): Promise<void> {
   await client.query(

@@ -242,8 +242,7 @@ async function leaveSharedRun(client: pg.Client, lock: RunLock, summary: RunSumm
     const last = await lock.leaveShared();
     await leaveWorker(client, summary.run_id, summary.shared!.worker, summary.status, summary);
     if (!last) return;
-    const planned = (await client.query<{ summary: Partial<RunSummary> | null }>('SELECT summary FROM etl_runs WHERE run_id = $1', [summary.run_id])).rows[0]?.summary ?? null;
-    summary.shared!.run = await closeSharedRun(client, summary, planned);
+    summary.shared!.run = await closeSharedRun(client, summary);
     logger.info({ run_id: summary.run_id, status: summary.shared!.run.status }, 'the last worker out closed the shared run');
   } catch (error) {
     logger.warn({ err: errorMessage(error) }, 'could not record leaving the shared run; the next run closes it');

@@ -23,6 +23,7 @@ import {
   objectsToDo,
   sharedRun,
   sharedRunObjects,
+  sharedRunStart,
   sharedRunTotals,
   waitForHeldBatch,
   type SharedRunRow,
@@ -153,11 +154,12 @@ export class SharedQueue {
  * The last worker out closes the run: its row gets the run's totals (the planner's plan, every
  * object's outcome) and how the run ended. Returns that summary.
  */
-export async function closeSharedRun(client: pg.ClientBase, last: RunSummary, planned: Partial<RunSummary> | null): Promise<RunSummary> {
+export async function closeSharedRun(client: pg.ClientBase, last: RunSummary): Promise<RunSummary> {
   const runId = last.run_id;
   const totals = await sharedRunTotals(client, runId);
   const objects = await sharedRunObjects(client, runId);
-  const row = (await client.query<{ started_at: Date }>('SELECT started_at FROM etl_runs WHERE run_id = $1', [runId])).rows[0];
+  const row = await sharedRunStart(client, runId);
+  const planned = (row?.summary ?? null) as Partial<RunSummary> | null;
   const started = row?.started_at ?? new Date(last.started_at);
   const finished = new Date(last.finished_at);
   const duration = Math.round((finished.getTime() - started.getTime()) / 10) / 100;
