@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { generateExports, writeExports, type Expected } from '../src/sample/generator.ts';
 import { runCli } from './helpers/cli.ts';
-import { query } from './helpers/db.ts';
+import { query, withReadOnlyRole } from './helpers/db.ts';
 import { assertMatchesOracle, snapshot } from './helpers/oracle.ts';
 import { freshDatabase, type FreshDatabase } from './helpers/services.ts';
 
@@ -170,16 +170,8 @@ describe('run controls', () => {
   });
 
   it('a read-only role: status, rejects, plan and check answer and change nothing', async () => {
-    const role = `etl_reader_${process.pid}`;
-    await query(db.url, `CREATE ROLE ${role} LOGIN PASSWORD 'reader' NOINHERIT`);
-    try {
-      await query(db.url, `GRANT USAGE ON SCHEMA public TO ${role}`);
-      await query(db.url, `GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${role}`);
-      await query(db.url, `ALTER ROLE ${role} SET default_transaction_read_only = on`);
-      const url = new URL(db.url);
-      url.username = role;
-      url.password = 'reader';
-      const reader = { ...env, DATABASE_URL: url.toString() };
+    await withReadOnlyRole(db.url, 'etl_reader', async (readerUrl) => {
+      const reader = { ...env, DATABASE_URL: readerUrl };
       const before = await ledgerState(db.url);
       for (const args of [['status', '--json'], ['rejects', '--json'], ['plan', '--json'], ['check', '--json']]) {
         const result = await runCli(args, reader);
@@ -190,10 +182,7 @@ describe('run controls', () => {
       assert.equal(check.ok, true);
       assert.deepEqual(check.database.pending_migrations, []);
       assert.deepEqual(await ledgerState(db.url), before);
-    } finally {
-      await query(db.url, `DROP OWNED BY ${role}`);
-      await query(db.url, `DROP ROLE ${role}`);
-    }
+    });
   });
 });
 

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { generateExports, writeExports } from '../src/sample/generator.ts';
 import { TARGET_TABLES } from '../src/load/target-tables.ts';
 import { runCli, type CliResult } from './helpers/cli.ts';
-import { query } from './helpers/db.ts';
+import { query, withReadOnlyRole } from './helpers/db.ts';
 import { freshDatabase, type FreshDatabase } from './helpers/services.ts';
 import { csvLine, HEADERS, sampleRow } from './helpers/read.ts';
 
@@ -176,20 +176,9 @@ describe('etl why on a key that two objects carry, with a quarantined row and an
   });
 
   it('works with a read-only role', async () => {
-    const role = `etl_why_${process.pid}`;
-    await query(db.url, `CREATE ROLE ${role} LOGIN PASSWORD 'reader' NOINHERIT`);
-    try {
-      await query(db.url, `GRANT USAGE ON SCHEMA public TO ${role}`);
-      await query(db.url, `GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${role}`);
-      await query(db.url, `ALTER ROLE ${role} SET default_transaction_read_only = on`);
-      const url = new URL(db.url);
-      url.username = role;
-      url.password = 'reader';
-      const report = await whyJson({ ...env, DATABASE_URL: url.toString() }, ['tasks', '8000002']);
+    await withReadOnlyRole(db.url, 'etl_why', async (readerUrl) => {
+      const report = await whyJson({ ...env, DATABASE_URL: readerUrl }, ['tasks', '8000002']);
       assert.deepEqual([report.source.object_key, report.source.line], ['april.csv', 2]);
-    } finally {
-      await query(db.url, `DROP OWNED BY ${role}`);
-      await query(db.url, `DROP ROLE ${role}`);
-    }
+    });
   });
 });
