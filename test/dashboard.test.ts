@@ -7,15 +7,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { mkdtemp, rm, unlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { drawDashboard, type PanelResult } from '../docs/dashboard-picture.ts';
 import { renderChart } from '../scripts/render-k8s.ts';
-import { generateExports, writeExports } from '../src/sample/generator.ts';
 import { runCli, type CliResult } from './helpers/cli.ts';
-import { freshDatabase, helmBin, prometheusUrl } from './helpers/services.ts';
+import { helmBin, prometheusUrl } from './helpers/services.ts';
+import { metricsWorkspace } from './helpers/run-metrics.ts';
 
 interface Panel {
   id: number;
@@ -70,29 +69,12 @@ describe('the Grafana dashboard in the chart', () => {
   });
 
   it('after real runs, every panel query gives what the runs\' summaries say', async (t) => {
-    const db = await freshDatabase({ prefix: 'dashboard' });
-    const dir = await mkdtemp(path.join(tmpdir(), 'etl-dashboard-'));
-    const stateDir = await mkdtemp(path.join(tmpdir(), 'etl-dashboard-state-'));
-    t.after(async () => {
-      await db.drop();
-      await rm(dir, { recursive: true, force: true });
-      await rm(stateDir, { recursive: true, force: true });
-    });
-    const { objects, expected } = generateExports({ seed: 717, files: 6, rowsPerFile: 40 }); // one object without SR Number
-    await writeExports(dir, objects);
-    const service = `etl-dashboard-${process.pid}-${Date.now().toString(36)}`;
-    const env = {
-      ETL_SOURCE: dir,
-      DATABASE_URL: db.url,
-      ETL_STATE_DIR: stateDir,
-      OTEL_SERVICE_NAME: service,
-      OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: `${prometheusUrl()}/api/v1/otlp/v1/metrics`,
-    };
+    const { env, dir, service, failedKey } = await metricsWorkspace(t, 'dashboard', 717);
     const start = Math.floor(Date.now() / 1000) - 1;
     const first = await runCli(['run'], env);
     assert.equal(first.code, 3, first.stdout.slice(-2000));
     await sleep(1500); // the two runs' samples a step apart
-    await unlink(path.join(dir, expected.files.find((file) => file.status === 'failed')!.key));
+    await unlink(path.join(dir, failedKey));
     const second = await runCli(['run'], env);
     assert.equal(second.code, 0, second.stdout.slice(-2000));
     const runs = [summaryOf(first), summaryOf(second)];

@@ -16,6 +16,7 @@ import { DEFAULT_FLUSH_TIMEOUT_MS } from '../src/telemetry/tracing.ts';
 import { runCli, type CliResult } from './helpers/cli.ts';
 import { freshDatabase, helmBin, prometheusUrl } from './helpers/services.ts';
 import { renderChart } from '../scripts/render-k8s.ts';
+import { metricsWorkspace } from './helpers/run-metrics.ts';
 
 interface Sample {
   metric: Record<string, string>;
@@ -53,24 +54,7 @@ const summaryOf = (result: CliResult) => result.logs.find((line) => line.summary
 
 describe('run metrics in Prometheus', () => {
   it('every run sends its files, rows, duration, exit code, failed objects and last success; PromQL reads them back', async (t) => {
-    const db = await freshDatabase({ prefix: 'metrics' });
-    const dir = await mkdtemp(path.join(tmpdir(), 'etl-metrics-'));
-    const stateDir = await mkdtemp(path.join(tmpdir(), 'etl-metrics-state-'));
-    t.after(async () => {
-      await db.drop();
-      await rm(dir, { recursive: true, force: true });
-      await rm(stateDir, { recursive: true, force: true });
-    });
-    const { objects, expected } = generateExports({ seed: 515, files: 6, rowsPerFile: 40 }); // one object without SR Number
-    await writeExports(dir, objects);
-    const service = `etl-metrics-${process.pid}-${Date.now().toString(36)}`;
-    const env = {
-      ETL_SOURCE: dir,
-      DATABASE_URL: db.url,
-      ETL_STATE_DIR: stateDir,
-      OTEL_SERVICE_NAME: service,
-      OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: `${prometheusUrl()}/api/v1/otlp/v1/metrics`,
-    };
+    const { env, dir, expected, service, failedKey } = await metricsWorkspace(t, 'metrics', 515);
 
     // Run 1: one object fails.
     const first = await runCli(['run'], env);
@@ -94,8 +78,7 @@ describe('run metrics in Prometheus', () => {
     for (const name of ['ToshibaEtlJobFailed', 'ToshibaEtlRunTooLong']) assert.deepEqual(await promql(alerts[name]!), [], `${name} is valid PromQL (no kube-state-metrics here)`);
 
     // Run 2: the failed object is removed from the source (gone): nothing failed any more.
-    const failed = expected.files.find((file) => file.status === 'failed')!;
-    await unlink(path.join(dir, failed.key));
+    await unlink(path.join(dir, failedKey));
     const before = Date.now() / 1000;
     const second = await runCli(['run'], env);
     assert.equal(second.code, 0, second.stdout.slice(-2000));
