@@ -163,6 +163,42 @@ describe('a worker killed with SIGKILL mid-COPY', () => {
   });
 });
 
+describe('every worker of a shared run killed', () => {
+  const ws: Workspace = useWorkspace('shared-restart', { seed: 37, files: 12, rowsPerFile: 12_000, variations: false });
+
+  test('a worker started again with the same ETL_RUN_ID joins the run, finishes it and closes it; a later run does not load anything twice', async () => {
+    const env = () => workerEnv({ ETL_SOURCE: ws.dir }, ws.db.url, 'job-restart', { ETL_PROGRESS_INTERVAL: '0.05' });
+    const first = startCli(['run'], env());
+    // Killed once it has loaded part of the run (objects done) and has rows in flight.
+    let done = 0;
+    for await (const line of first.lines) {
+      if (line.msg === 'file loaded') done++;
+      if (done > 0 && line.msg === 'progress' && Number(line.rows) > 0) break;
+    }
+    first.child.kill('SIGKILL');
+    const killed = await first.done;
+    assert.equal(killed.signal, 'SIGKILL', explain([killed]));
+    const before = (await query<{ n: number }>(ws.db.url, `SELECT count(*)::int AS n FROM etl_run_objects WHERE done_by IS NOT NULL`))[0]!.n;
+    assert.ok(before > 0 && before < ws.expected.files.length, `part of the run was done when it was killed: ${before}`);
+
+    // The Job's replacement pod: the same run id, no other worker alive.
+    const restarted = await runCli(['run'], env());
+    assert.equal(restarted.code, 0, explain([restarted]));
+    assert.ok(restarted.logs.some((log) => log.msg === 'joined the shared run'), explain([restarted]));
+    assert.ok(restarted.logs.some((log) => log.msg === 'the last worker out closed the shared run'), explain([restarted]));
+    assert.ok(!restarted.logs.some((log) => log.msg === 'closed a run that an earlier process left running'), 'its own run is not closed as abandoned');
+    await assertMatchesOracle(ws.db.url, ws.expected, 'a killed worker and the one started again');
+    const runs = await query<{ status: string; loaded: number }>(ws.db.url, `SELECT status, (summary->'files'->>'loaded')::int AS loaded FROM etl_runs`);
+    assert.deepEqual(runs, [{ status: 'ok', loaded: ws.expected.files.length }]);
+    const objects = await query<{ worker: string; n: number }>(ws.db.url, 'SELECT done_by AS worker, count(*)::int AS n FROM etl_run_objects GROUP BY done_by ORDER BY n');
+    assert.equal(objects.reduce((sum, row) => sum + row.n, 0), ws.expected.files.length, 'every object done once');
+    // Nothing is left to a later run of its own.
+    const later = await runCli(['run'], workerEnv({ ETL_SOURCE: ws.dir }, ws.db.url, undefined));
+    assert.equal(later.code, 0, explain([later]));
+    assert.equal((later.logs.find((log) => log.summary) as { summary: { files: { loaded: number; unchanged: number } } }).summary.files.loaded, 0);
+  });
+});
+
 describe('three processes with one ETL_RUN_ID over MinIO', () => {
   const PREFIX = 'Toshiba/Historical Tickets/';
   let bucket: TestBucket;
