@@ -1,9 +1,10 @@
 // Rows of keys the tables do not have yet go into the target tables by COPY, not one upsert each
 // (src/load/staging.ts, DIRECT_TABLES). When another session inserts one of those keys while the
 // batch copies it in (caused here for real: a transaction of the test's own holds the key, then
-// commits), the COPY fails, the batch goes again from the records the parse worker holds, every
-// row merged (its objects are not read again), and the tables come out exactly as the oracle
-// says, latest-wins against the other session's row included.
+// commits), the COPY fails, the tables are asked again which keys they have, and the batch goes
+// again from the records the parse worker holds, those keys merged (its objects are not read
+// again); the tables come out exactly as the oracle says, latest-wins against the other session's
+// row included.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -47,7 +48,7 @@ describe('new keys copied into the tables directly', () => {
     }
   });
 
-  test('another session inserts a key the batch copies in: the batch is copied again, merging, without reading its objects again, and the tables are exact', async (t) => {
+  test('another session inserts a key the batch copies in: the batch is copied again, that key merged, without reading its objects again, and the tables are exact', async (t) => {
     const db = await freshDatabase({ prefix: 'newkeys_race' });
     const dir = mkdtempSync(path.join(tmpdir(), 'etl-newkeys-race-'));
     const other = new pg.Client({ connectionString: db.url });
@@ -82,7 +83,7 @@ describe('new keys copied into the tables directly', () => {
     const result = await run.done;
     assert.equal(result.code, 0, result.stderr);
     assert.ok(
-      result.logs.some((line) => line.msg === 'another load inserted a key of this batch first; copying the batch again with every row merged'),
+      result.logs.some((line) => line.msg === 'another load inserted a key of this batch first; copying the batch again with the keys the tables have now merged'),
       'the run says it copied the batch again',
     );
     // Each object was read once: one line per object, no batch rolled back to be read again.

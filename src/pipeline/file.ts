@@ -79,6 +79,8 @@ export interface FileResult extends FileOutcome {
 }
 
 const COPY_CHUNK_BYTES = 256 * 1024;
+/** Direct COPYs of a batch that loses keys to other loads, before every row of it is merged. */
+const MAX_DIRECT_COPIES = 3;
 /** Rows Postgres may refuse in one object (each costs a new read of it) before the object fails. */
 const MAX_REFUSED_ROWS = 20;
 const MIN_INFLATE_BOUND = 64 * 1024 * 1024;
@@ -259,23 +261,30 @@ async function attemptBatch(all: readonly FileLoad[], context: LoadContext, batc
     await createStage(client);
     parser.startBatch(COPY_CHUNK_BYTES);
     for (const file of reading) await readFile(file, context, write, alone);
-    const existing = await existingKeys(context, batch.direct);
+    const keys = await claimedKeys(context, batch.direct);
+    let existing = keys && (await existingOf(context, keys));
     let direct = existing !== undefined;
     if (direct) await savepoint(client);
-    const lost = await copyFlushed(parser.flush(existing), write, () => copies.end(), direct);
-    if (lost !== undefined) {
+    let lost = await copyFlushed(parser.flush(existing), write, () => copies.end(), direct);
+    for (let tries = 1; lost !== undefined; tries++) {
       // Another load inserted a key this batch took for new (in a shared run, another process:
-      // their claims on new keys are their own): back to before the flush, and every record the
-      // worker still holds goes again, staged and merged; nothing is read again.
-      context.logger.info({ objects: boundedList(files.map((file) => file.object.key), 10), err: errorMessage(lost) }, 'another load inserted a key of this batch first; copying the batch again with every row merged');
+      // their claims on new keys are their own), and its transaction has ended: that is what the
+      // COPY waited for. Back to before the flush, the tables asked again which keys they have,
+      // and the records the worker still holds go again, those keys merged; nothing is read again.
+      // A batch that keeps losing keys has every row merged.
+      direct = tries < MAX_DIRECT_COPIES;
+      context.logger.info(
+        { objects: boundedList(files.map((file) => file.object.key), 10), err: errorMessage(lost) },
+        direct ? 'another load inserted a key of this batch first; copying the batch again with the keys the tables have now merged' : 'another load inserted a key of this batch first; copying the batch again with every row merged',
+      );
       if (!copies.error) await copies.abort(errorMessage(lost));
       await rollbackToSavepoint(client);
       copies = new StageCopies(client);
       copyRecords = 0;
       copyBytes = 0;
-      direct = false;
-      batch.direct = false;
-      await copyFlushed(parser.flushAgain(), write, () => copies.end(), false);
+      existing = direct ? await existingOf(context, keys!) : undefined;
+      if (!direct) batch.direct = false;
+      lost = await copyFlushed(parser.flushAgain(existing), write, () => copies.end(), direct);
     }
     const loaded = reading.filter((file) => file.failure === undefined);
     copySpan?.setAttributes({ 'etl.copy.rows': sum(loaded, (file) => file.outcome.rowsLoaded), 'etl.copy.records': copyRecords, 'etl.copy.bytes': copyBytes, 'etl.copy.direct': direct });
@@ -362,16 +371,19 @@ async function copyFlushed(chunks: AsyncIterable<ChunkEvent>, write: (chunk: Chu
 }
 
 /**
- * The first keys the target tables already have of the batch's records (read/stage-encoder.ts:
- * the others are copied into the tables directly); undefined when every row is to be merged
- * (`direct` false), or when the batch was handed out early, so that a key may be staged twice.
+ * The first keys of the batch's records per table that takes rows directly, claimed for this load
+ * (read/stage-encoder.ts); undefined when every row is to be merged (`direct` false), or when the
+ * batch was handed out early, so that a key may be staged twice.
  */
-async function existingKeys(context: LoadContext, direct: boolean): Promise<Record<string, string> | undefined> {
-  // The worker claims the keys for this load first (another load of the run then merges them),
-  // then the tables say which they have; the others are new and copied in. Merging everything
-  // (direct false), the keys are still claimed, so that later batches know them.
+async function claimedKeys(context: LoadContext, direct: boolean): Promise<Record<string, string> | undefined> {
+  // The worker claims the keys for this load first (another load of the run then merges them).
+  // Merging everything (direct false), the keys are still claimed, so that later batches know them.
   const { keys, handedOut } = await context.parser.keys(context.emptyAtStart);
-  if (handedOut || !direct) return undefined;
+  return handedOut || !direct ? undefined : keys;
+}
+
+/** Of the claimed first keys, those the target tables have (merged); the others are new and copied in. */
+async function existingOf(context: LoadContext, keys: Record<string, string>): Promise<Record<string, string>> {
   const existing: Record<string, string> = {};
   for (const [table, firstKeys] of Object.entries(keys)) existing[table] = await existingFirstKeys(context.client, table, firstKeys);
   return existing;

@@ -66,7 +66,7 @@ export type ToWorker =
   | ({ type: 'read' } & ObjectRead)
   | { type: 'keys'; sticky: string[] }
   | { type: 'flush'; existing?: Record<string, string> }
-  | { type: 'flush again' }
+  | { type: 'flush again'; existing?: Record<string, string> }
   | { type: 'release' }
   | { type: 'ack' };
 
@@ -161,11 +161,12 @@ export class ParseThread {
   }
 
   /**
-   * What the last flush(existing) handed out, again, every record to be staged and merged (another
-   * load inserted a key the batch took for new, and its COPY was rolled back to before the flush).
+   * What the last flush(existing) handed out, again (another load inserted a key the batch took for
+   * new, and its COPY was rolled back to before the flush): split by `existing` as flush() does, or
+   * without it every record staged, to be merged.
    */
-  async *flushAgain(): AsyncGenerator<ChunkEvent> {
-    for await (const event of this.exchange({ type: 'flush again' }, (event) => event.type === 'flushed')) {
+  async *flushAgain(existing?: Record<string, string>): AsyncGenerator<ChunkEvent> {
+    for await (const event of this.exchange({ type: 'flush again', ...(existing ? { existing } : {}) }, (event) => event.type === 'flushed')) {
       if (event.type === 'chunk') yield event;
     }
   }

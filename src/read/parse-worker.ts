@@ -71,7 +71,7 @@ async function handle(message: Exclude<ToWorker, { type: 'ack' }>): Promise<void
       send({ type: 'flushed' });
       return;
     case 'flush again':
-      for (const chunk of stage.retake()) await sendChunk(chunk);
+      for (const chunk of stage.retake(message.existing)) await sendChunk(chunk);
       send({ type: 'flushed' });
       return;
     case 'read':

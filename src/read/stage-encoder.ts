@@ -802,14 +802,24 @@ export class BatchStage {
   }
 
   /**
-   * What the last take(existing) handed out, again, every record as a staging record (to be merged):
-   * the batch's direct COPY was rolled back because another load inserted a key it took for new.
+   * What the last take(existing) handed out, again (the batch's direct COPY was rolled back: another
+   * load inserted a key it took for new): with `existing`, the first keys the target tables have
+   * now, split as take(existing) does, and kept for another retake(); without, every record as a
+   * staging record, to be merged.
    */
-  *retake(): Generator<StagedChunk> {
+  *retake(existing?: Readonly<Record<string, string>>): Generator<StagedChunk> {
     if (!this.keptForRetake) throw new Error('retake() without a take(existing) before it');
     yield* this.extras.take(this.chunkBytes);
-    for (const table of this.tables) yield* table.records.take(this.chunkBytes);
-    this.clearRecords();
+    for (const table of this.tables) {
+      let split: DirectSplit | undefined;
+      if (existing && table.direct) {
+        // Keys only ever become existing (others' commits): marking the new ones is enough.
+        table.records.markExisting(existing[table.name] ?? '');
+        split = { stage: table.name, origins: this.origins };
+      }
+      yield* table.records.take(this.chunkBytes, split);
+    }
+    if (!existing) this.clearRecords();
   }
 
   private clearRecords(): void {
