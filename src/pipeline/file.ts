@@ -86,10 +86,11 @@ const MAX_REFUSED_ROWS = 20;
 const MIN_INFLATE_BOUND = 64 * 1024 * 1024;
 
 /**
- * Loads a batch of objects; one result per object, oldest first (in a shared run, of the objects
- * it kept: none is left to another worker while it holds it). Throws RunAbortedError when the run
- * is stopped (the batch in flight is rolled back). `claimed`: a transaction is open on the load's
- * connection, with the batch claimed in it (SharedQueue.next): its first attempt goes on in it.
+ * Loads a batch of objects; one result per object, oldest first (in a shared run, per object this
+ * worker kept: one that another worker took between two of this batch's transactions is that
+ * worker's to load and report). Throws RunAbortedError when the run is stopped (the batch in flight
+ * is rolled back). `claimed`: a transaction is open on the load's connection with the batch claimed
+ * in it (SharedQueue.next), and the first attempt goes on in it.
  */
 export async function loadBatch(batch: readonly SourceObject[], context: LoadContext, claimed = false): Promise<FileResult[]> {
   // Oldest first, ties by key byte by byte (COLLATE "C"): the worker's later record of a key wins.
