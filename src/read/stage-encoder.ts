@@ -772,7 +772,8 @@ export class BatchStage {
   private keptForRetake = false;
 
   /**
-   * Everything held, in chunks of about chunkBytes, etl_stage's first; none is held after. With
+   * Everything held, in chunks of about chunkBytes, etl_stage's first; none is held after, but
+   * for a direct take (kept until release(), for retake()). With
    * `existing` (after firstKeys(): per table, the first keys the target table has, joined by
    * commas), the records of the other keys of the DIRECT_TABLES come as records of the target
    * tables themselves.
@@ -782,20 +783,11 @@ export class BatchStage {
       this.handedOut = true;
       this.handedOutInBatch = true;
     }
-    yield* this.extras.take(this.chunkBytes);
+    yield* this.chunks(existing);
     // The records of a direct take stay until release(): when another load inserted one of the
     // keys taken for new, the batch goes again from them (retake()) instead of being read again.
-    if (!existing) this.extras.clear();
-    for (const table of this.tables) {
-      let split: DirectSplit | undefined;
-      if (existing && table.direct) {
-        table.records.markExisting(existing[table.name] ?? '');
-        split = { stage: table.name, origins: this.origins };
-      }
-      yield* table.records.take(this.chunkBytes, split);
-      if (!existing) table.records.clear();
-    }
-    this.keptForRetake = existing !== undefined;
+    if (existing) this.keptForRetake = true;
+    else this.clearRecords();
     this.marks = this.tables.map(() => 0);
     this.extrasMark = 0;
     this.replaced = this.tables.map(() => []);
@@ -809,17 +801,25 @@ export class BatchStage {
    */
   *retake(existing?: Readonly<Record<string, string>>): Generator<StagedChunk> {
     if (!this.keptForRetake) throw new Error('retake() without a take(existing) before it');
+    yield* this.chunks(existing);
+    if (!existing) this.clearRecords();
+  }
+
+  /**
+   * The records held, etl_stage's first; with `existing`, those of the DIRECT_TABLES split into
+   * records of the target tables (new first keys) and staging records. Keys only ever become
+   * existing (others' commits), so marking those given is enough, on a retake too.
+   */
+  private *chunks(existing?: Readonly<Record<string, string>>): Generator<StagedChunk> {
     yield* this.extras.take(this.chunkBytes);
     for (const table of this.tables) {
       let split: DirectSplit | undefined;
       if (existing && table.direct) {
-        // Keys only ever become existing (others' commits): marking the new ones is enough.
         table.records.markExisting(existing[table.name] ?? '');
         split = { stage: table.name, origins: this.origins };
       }
       yield* table.records.take(this.chunkBytes, split);
     }
-    if (!existing) this.clearRecords();
   }
 
   private clearRecords(): void {
