@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { generateExports, type Expected } from '../src/sample/generator.ts';
 import { runCli, startCli, type CliResult } from './helpers/cli.ts';
-import { query, tableCounts } from './helpers/db.ts';
+import { allJoined, query, tableCounts } from './helpers/db.ts';
 import { assertMatchesOracle } from './helpers/oracle.ts';
 import { createTestBucket, s3Env, type TestBucket } from './helpers/s3.ts';
 import { freshDatabase, type FreshDatabase } from './helpers/services.ts';
@@ -43,9 +43,10 @@ function assertExitCodes(results: CliResult[], expected: Expected, killed = -1):
   }
 }
 
-/** N workers of one run, started together. */
-async function runWorkers(count: number, env: () => Record<string, string>): Promise<CliResult[]> {
-  return Promise.all(Array.from({ length: count }, () => runCli(['run'], env())));
+/** N workers of one run, started together; none finishes a batch before all have joined (allJoined). */
+async function runWorkers(url: string, count: number, env: () => Record<string, string>): Promise<CliResult[]> {
+  assert.equal((await runCli(['migrate'], { DATABASE_URL: url })).code, 0);
+  return allJoined(url, count, () => Promise.all(Array.from({ length: count }, () => runCli(['run'], env()))));
 }
 
 const expectedCode = (expected: Expected) => (expected.files.some((file) => file.status === 'failed') ? 3 : 0);
@@ -97,7 +98,7 @@ describe('three processes with one ETL_RUN_ID over a folder', () => {
   const source = () => ({ ETL_SOURCE: ws.dir });
 
   test('load every object once, by one worker, and the tables as the oracle says', async () => {
-    const results = await runWorkers(3, () => workerEnv(source(), ws.db.url, 'job-1'));
+    const results = await runWorkers(ws.db.url, 3, () => workerEnv(source(), ws.db.url, 'job-1'));
     assertExitCodes(results, ws.expected);
     assert.deepEqual(await tableCounts(ws.db.url), ws.expected.tables);
     await assertMatchesOracle(ws.db.url, ws.expected, 'three workers');
@@ -218,7 +219,7 @@ describe('three processes with one ETL_RUN_ID over MinIO', () => {
   });
 
   test('load every object once, and the tables as the oracle says', async () => {
-    const results = await runWorkers(3, () => workerEnv(s3Env(bucket.name, PREFIX), db.url, 'job-s3'));
+    const results = await runWorkers(db.url, 3, () => workerEnv(s3Env(bucket.name, PREFIX), db.url, 'job-s3'));
     assertExitCodes(results, expected);
     assert.deepEqual(await tableCounts(db.url), expected.tables);
     await assertMatchesOracle(db.url, expected, 'three workers from MinIO');

@@ -18,7 +18,7 @@ import { DEFAULT_FLUSH_TIMEOUT_MS } from '../src/telemetry/tracing.ts';
 import { runCli, startCli, type CliResult } from './helpers/cli.ts';
 import { freshDatabase, jaegerUrl, otlpEndpoint, type FreshDatabase } from './helpers/services.ts';
 import { inError, parentOf, tags, type JaegerSpan, type JaegerTrace } from './helpers/jaeger.ts';
-import { query } from './helpers/db.ts';
+import { allJoined, query } from './helpers/db.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -417,7 +417,9 @@ describe('a run shared by three workers (ETL_RUN_ID), read back from Jaeger', ()
       dirs.push(stateDir);
       return runEnv(db, source, stateDir, service, { ETL_RUN_ID: 'trace-job' });
     };
-    const results = await Promise.all([runCli(['run'], env()), runCli(['run'], env()), runCli(['run'], env())]);
+    assert.equal((await runCli(['migrate'], { DATABASE_URL: db.url })).code, 0);
+    // None finishes a batch before all three have joined: a late one would find the run over.
+    const results = await allJoined(db.url, 3, () => Promise.all([runCli(['run'], env()), runCli(['run'], env()), runCli(['run'], env())]));
     for (const result of results) assert.equal(result.code, 0, result.stdout + result.stderr);
     const [run] = await query<{ trace_id: string | null }>(db.url, 'SELECT trace_id FROM etl_runs');
     assert.ok(run?.trace_id, 'the run row names its trace');

@@ -41,3 +41,30 @@ export async function withReadOnlyRole<T>(url: string, name: string, use: (reade
     await query(url, `DROP ROLE ${role}`);
   }
 }
+
+/**
+ * Starts `count` workers of one shared run (via `start`) while the database's ledger writes are
+ * held, so that none of them can finish a batch before all have joined the run; then lets them go.
+ * Without it a worker whose process starts late on a busy machine may find the run already over.
+ */
+export async function allJoined<T>(url: string, count: number, start: () => Promise<T>): Promise<T> {
+  const holder = new pg.Client({ connectionString: url });
+  await holder.connect();
+  try {
+    // Reads go on (planning), writes of etl_files (each batch's ledger rows) wait.
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE etl_files IN EXCLUSIVE MODE');
+    const running = start();
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const joined = (await query<{ n: number }>(url, 'SELECT count(*)::int AS n FROM etl_run_workers'))[0]!.n;
+      if (joined >= count) break;
+      if (Date.now() > deadline) throw new Error(`only ${joined} of ${count} workers joined the run within 120 s`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await holder.query('ROLLBACK');
+    return await running;
+  } finally {
+    await holder.end();
+  }
+}
